@@ -1,0 +1,325 @@
+package sessions
+
+import (
+	"context"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+)
+
+// Service is what the API does with sessions: it owns the rules (token
+// hashing, expiry, the touch interval, input validation) and leaves storage
+// to a Store.
+type Service struct {
+	store   Store
+	cfg     Config
+	now     func() time.Time
+	locator Locator
+}
+
+// NewService returns a Service. now is the clock (time.Now in production,
+// a fake in tests); locator may be nil, leaving locations unknown.
+func NewService(store Store, cfg Config, now func() time.Time, locator Locator) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, cfg: cfg, now: now, locator: locator}
+}
+
+// Config returns the expiry rules in force.
+func (s *Service) Config() Config { return s.cfg }
+
+// Now returns the current time in Unix seconds, by the service's clock.
+func (s *Service) Now() int64 { return s.now().Unix() }
+
+// Authenticate returns the valid API key whose secret is key. Returns
+// EUNAUTHORIZED for a missing, malformed, unknown or revoked key.
+func (s *Service) Authenticate(ctx context.Context, key string) (*APIKey, error) {
+	if key == "" {
+		return nil, Errorf(EUNAUTHORIZED, "the X-API-KEY header is missing")
+	}
+	if !WellFormedAPIKey(key) {
+		return nil, Errorf(EUNAUTHORIZED, "the API key is not valid")
+	}
+	hash := HashAPIKey(key)
+	k, err := s.store.APIKeyByHash(ctx, hash)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(EUNAUTHORIZED, "the API key is not valid")
+	} else if err != nil {
+		return nil, err
+	}
+	// The lookup was by hash already; comparing again in constant time
+	// keeps the check independent of how a store matches.
+	if !SecretsEqual(k.Hash, hash) || k.RevokedAt != 0 {
+		return nil, Errorf(EUNAUTHORIZED, "the API key is not valid")
+	}
+	return k, nil
+}
+
+// CreateAPIKey creates a key in the named tenant (creating the tenant) and
+// returns it with its secret, the only time the secret exists in clear.
+func (s *Service) CreateAPIKey(ctx context.Context, tenant, name string, scopes []Scope) (*APIKey, string, error) {
+	p := Problems{}
+	if msg := CheckID(tenant); msg != "" {
+		p.Add("tenant", msg)
+	}
+	if name == "" || len(name) > 200 {
+		p.Add("name", "must be 1-200 characters")
+	}
+	if len(scopes) == 0 {
+		p.Add("scopes", "at least one scope is required")
+	}
+	if err := p.Err(); err != nil {
+		return nil, "", err
+	}
+	secret := NewAPIKeySecret()
+	k := &APIKey{
+		ID:         NewKeyID(),
+		TenantName: tenant,
+		Name:       name,
+		Scopes:     scopes,
+		Hash:       HashAPIKey(secret),
+		CreatedAt:  s.Now(),
+	}
+	if err := s.store.CreateAPIKey(ctx, k); err != nil {
+		return nil, "", err
+	}
+	return k, secret, nil
+}
+
+// checkActivity validates an activity's fields and returns the parsed IP.
+func checkActivity(p Problems, a Activity, clientRequired bool) netip.Addr {
+	if a.ClientID != "" || clientRequired {
+		if msg := CheckID(a.ClientID); msg != "" {
+			p.Add("client_id", msg)
+		}
+	}
+	var ip netip.Addr
+	if a.IPAddress != "" {
+		var err error
+		if ip, err = netip.ParseAddr(a.IPAddress); err != nil || ip.Zone() != "" {
+			p.Add("ip_address", "must be an IPv4 or IPv6 address")
+		}
+	}
+	if !utf8.ValidString(a.UserAgent) {
+		p.Add("user_agent", "must be valid UTF-8")
+	} else if utf8.RuneCountInString(a.UserAgent) > MaxUserAgentLen {
+		p.Add("user_agent", "must be at most 1024 characters")
+	}
+	return ip
+}
+
+// apply records what activity a carried on s at now: a new client joins,
+// a new IP or user agent replaces the old one (fields a leaves empty keep
+// their last known value), and expiry moves.
+func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64) {
+	if a.ClientID != "" && !sess.HasClient(a.ClientID) {
+		sess.ClientIDs = append(sess.ClientIDs, a.ClientID)
+	}
+	if ip.IsValid() {
+		str := ip.Unmap().String()
+		if sess.LastMetadata.IPAddress == nil || *sess.LastMetadata.IPAddress != str {
+			sess.LastMetadata.IPAddress = &str
+			sess.LastMetadata.Location = s.locate(ip)
+		}
+	}
+	if a.UserAgent != "" {
+		ua := a.UserAgent
+		sess.LastMetadata.UserAgent = &ua
+	}
+	sess.LastUpdated = now
+	sess.ExpiresAt = s.cfg.ExpiresAt(sess.InitiatedAt, now)
+}
+
+func (s *Service) locate(ip netip.Addr) Location {
+	if s.locator == nil {
+		return Location{}
+	}
+	return s.locator.Locate(ip.Unmap())
+}
+
+// Start starts a session of userID in the key's tenant and returns it with
+// its token, the only time the token exists in clear.
+func (s *Service) Start(ctx context.Context, tenantID int64, userID string, a Activity) (*Session, string, error) {
+	p := Problems{}
+	if msg := CheckID(userID); msg != "" {
+		p.Add("user_id", msg)
+	}
+	ip := checkActivity(p, a, true)
+	if err := p.Err(); err != nil {
+		return nil, "", err
+	}
+	now := s.Now()
+	token := NewToken()
+	sess := &Session{
+		TenantID:    tenantID,
+		UserID:      userID,
+		ID:          NewSessionID(),
+		Key:         SessionKey(token),
+		InitiatedAt: now,
+	}
+	s.apply(sess, a, ip, now)
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, "", err
+	}
+	return sess, token, nil
+}
+
+// needsWrite reports whether recording a on sess at now changes anything
+// that must be stored: a client, IP or user agent, or a touch older than
+// the touch interval.
+func (s *Service) needsWrite(sess *Session, a Activity, ip netip.Addr, now int64) bool {
+	if a.ClientID != "" && !sess.HasClient(a.ClientID) {
+		return true
+	}
+	if ip.IsValid() {
+		if m := sess.LastMetadata.IPAddress; m == nil || *m != ip.Unmap().String() {
+			return true
+		}
+	}
+	if a.UserAgent != "" {
+		if m := sess.LastMetadata.UserAgent; m == nil || *m != a.UserAgent {
+			return true
+		}
+	}
+	return now-sess.LastUpdated >= seconds(s.cfg.TouchInterval)
+}
+
+// Validate returns the active session whose token is token and records the
+// activity. Returns ENOTFOUND if the token is unknown, expired or revoked.
+func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a Activity) (*Session, error) {
+	p := Problems{}
+	checkToken(p, token)
+	ip := checkActivity(p, a, false)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	notFound := Errorf(ENOTFOUND, "the session does not exist or has ended")
+	if !WellFormedToken(token) {
+		return nil, notFound
+	}
+	key := SessionKey(token)
+	now := s.Now()
+	sess, err := s.store.SessionByKey(ctx, tenantID, key)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, notFound
+	} else if err != nil {
+		return nil, err
+	}
+	if !sess.Active(now) {
+		return nil, notFound
+	}
+	if !s.needsWrite(sess, a, ip, now) {
+		return sess, nil
+	}
+	sess, err = s.store.UpdateSession(ctx, tenantID, key, func(cur *Session) error {
+		// Decide again on the locked row: a revocation may have won the race.
+		if !cur.Active(now) {
+			return notFound
+		}
+		s.apply(cur, a, ip, now)
+		return nil
+	})
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, notFound
+	}
+	return sess, err
+}
+
+func checkToken(p Problems, token string) {
+	switch {
+	case token == "":
+		p.Add("session_token", "is required")
+	case len(token) > 256:
+		p.Add("session_token", "must be at most 256 characters")
+	}
+}
+
+// SignOut ends the session whose token is token. Ending an ended session
+// succeeds; returns ENOTFOUND for a token never issued (or long purged).
+func (s *Service) SignOut(ctx context.Context, tenantID int64, token string) error {
+	p := Problems{}
+	checkToken(p, token)
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if !WellFormedToken(token) {
+		return Errorf(ENOTFOUND, "no session has this token")
+	}
+	err := s.store.RevokeSessionByKey(ctx, tenantID, SessionKey(token), s.Now())
+	if ErrorCode(err) == ENOTFOUND {
+		return Errorf(ENOTFOUND, "no session has this token")
+	}
+	return err
+}
+
+// List returns a page of the user's active sessions and the total count.
+// q.Now is set by the service; the caller validates paging and sort.
+func (s *Service) List(ctx context.Context, q ListQuery) ([]*Session, int, error) {
+	q.Now = s.Now()
+	return s.store.ListSessions(ctx, q)
+}
+
+// Get returns an active session of the user.
+func (s *Service) Get(ctx context.Context, tenantID int64, userID, sessionID string) (*Session, error) {
+	if err := checkUserSession(userID, sessionID); err != nil {
+		return nil, err
+	}
+	return s.store.GetSession(ctx, tenantID, userID, sessionID, s.Now())
+}
+
+// Revoke revokes an active session of the user.
+func (s *Service) Revoke(ctx context.Context, tenantID int64, userID, sessionID string) error {
+	if err := checkUserSession(userID, sessionID); err != nil {
+		return err
+	}
+	return s.store.RevokeSession(ctx, tenantID, userID, sessionID, s.Now())
+}
+
+// RevokeAll revokes every active session of the user.
+func (s *Service) RevokeAll(ctx context.Context, tenantID int64, userID string) (int, error) {
+	if err := checkUser(userID); err != nil {
+		return 0, err
+	}
+	return s.store.RevokeUserSessions(ctx, tenantID, userID, s.Now())
+}
+
+// EraseUser erases the user and everything recorded of them.
+func (s *Service) EraseUser(ctx context.Context, tenantID int64, userID string) error {
+	if err := checkUser(userID); err != nil {
+		return err
+	}
+	return s.store.DeleteUser(ctx, tenantID, userID)
+}
+
+// Purge deletes up to batch sessions that ended more than retention ago.
+func (s *Service) Purge(ctx context.Context, retention time.Duration, batch int) (int, error) {
+	return s.store.PurgeSessions(ctx, s.now().Add(-retention).Unix(), batch)
+}
+
+// CountActive counts the active sessions of all tenants.
+func (s *Service) CountActive(ctx context.Context) (int64, error) {
+	return s.store.CountActiveSessions(ctx, s.Now())
+}
+
+func checkUser(userID string) error {
+	p := Problems{}
+	if msg := CheckID(userID); msg != "" {
+		p.Add("user_id", msg)
+	}
+	return p.Err()
+}
+
+func checkUserSession(userID, sessionID string) error {
+	p := Problems{}
+	if msg := CheckID(userID); msg != "" {
+		p.Add("user_id", msg)
+	}
+	if msg := CheckSessionID(sessionID); msg != "" {
+		p.Add("session_id", msg)
+	}
+	return p.Err()
+}
+
+// Ping checks that the store is reachable.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }

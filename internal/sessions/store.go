@@ -1,0 +1,66 @@
+package sessions
+
+import "context"
+
+// Store keeps tenants, API keys, users and sessions. Every method that
+// writes does so in one transaction: on error nothing was written. A store
+// that cannot reach its database returns EUNAVAILABLE.
+//
+// Every implementation must pass the suite in internal/storetest.
+type Store interface {
+	// CreateAPIKey stores k, creating the tenant named k.TenantName if it
+	// does not exist, and sets k.TenantID.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKeyByHash returns the key with that hash, revoked or not.
+	// Returns ENOTFOUND if there is none.
+	APIKeyByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// ListAPIKeys returns every key of every tenant, oldest first.
+	ListAPIKeys(ctx context.Context) ([]*APIKey, error)
+	// RevokeAPIKey marks the key revoked at now. Returns ENOTFOUND if there
+	// is no such key; revoking a revoked key changes nothing.
+	RevokeAPIKey(ctx context.Context, id string, now int64) error
+
+	// CreateSession stores a new session, registering its user on their
+	// first session. Returns ECONFLICT if the ID or key is taken.
+	CreateSession(ctx context.Context, s *Session) error
+	// ListSessions returns one page of a user's active sessions and how many
+	// active sessions match the query in all. Returns ENOTFOUND if the user
+	// is unknown in the tenant.
+	ListSessions(ctx context.Context, q ListQuery) ([]*Session, int, error)
+	// GetSession returns an active session of the user at now. Returns
+	// ENOTFOUND if the user or such a session does not exist.
+	GetSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) (*Session, error)
+	// SessionByKey returns the tenant's session with that session key,
+	// whatever its state, until it is purged. Returns ENOTFOUND if none.
+	SessionByKey(ctx context.Context, tenantID int64, key string) (*Session, error)
+	// UpdateSession locks the session with that key, calls fn with its
+	// current state and, if fn returns nil, writes back fn's changes to
+	// ClientIDs (only appended to), ExpiresAt, LastUpdated and LastMetadata.
+	// Concurrent updates of one session are serialised, so none is lost and
+	// fn always sees a revocation that committed before it. Returns fn's
+	// error, or ENOTFOUND if there is no such session.
+	UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*Session) error) (*Session, error)
+	// RevokeSession revokes an active session of the user at now. Returns
+	// ENOTFOUND if the user or such a session does not exist.
+	RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error
+	// RevokeSessionByKey revokes the session with that key if it is still
+	// active. Returns ENOTFOUND only if no session has that key.
+	RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64) error
+	// RevokeUserSessions revokes every active session of the user and
+	// returns how many. Returns ENOTFOUND if the user is unknown.
+	RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error)
+	// DeleteUser erases the user and all their sessions. Returns ENOTFOUND
+	// if the user is unknown.
+	DeleteUser(ctx context.Context, tenantID int64, userID string) error
+
+	// PurgeSessions deletes at most limit sessions that expired or were
+	// revoked before `before`, and returns how many it deleted.
+	PurgeSessions(ctx context.Context, before int64, limit int) (int, error)
+	// CountActiveSessions counts active sessions of all tenants at now.
+	CountActiveSessions(ctx context.Context, now int64) (int64, error)
+
+	// Ping checks that the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
