@@ -1,0 +1,471 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// sessionColumns are the columns scanSession reads, in its order.
+const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.client_ids,
+	s.initiated_at, s.expires_at, s.last_updated,
+	s.ip_address, s.user_agent, s.country, s.city, s.region, s.latitude, s.longitude,
+	s.revoked_at`
+
+// scanSession scans sessionColumns, after the extra leading destinations.
+func scanSession(r scanner, extra ...any) (*sessions.Session, error) {
+	var (
+		ss      sessions.Session
+		clients string
+		m       [7]sql.NullString
+	)
+	err := r.Scan(append(extra, &ss.TenantID, &ss.UserID, &ss.ID, &ss.Key, &clients,
+		&ss.InitiatedAt, &ss.ExpiresAt, &ss.LastUpdated,
+		&m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6],
+		&ss.RevokedAt)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(clients), &ss.ClientIDs); err != nil {
+		return nil, fmt.Errorf("sqlite: session %s: client_ids: %w", ss.ID, err)
+	}
+	md := &ss.LastMetadata
+	for i, p := range []**string{&md.IPAddress, &md.UserAgent, &md.Country, &md.City, &md.Region, &md.Latitude, &md.Longitude} {
+		if m[i].Valid {
+			v := m[i].String
+			*p = &v
+		}
+	}
+	return &ss, nil
+}
+
+// metadataArgs returns the metadata columns' values in sessionColumns order.
+func metadataArgs(m sessions.Metadata) []any {
+	out := make([]any, 0, 7)
+	for _, p := range []*string{m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude} {
+		if p == nil {
+			out = append(out, nil)
+		} else {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// clientsJSON encodes client IDs as the JSON array stored in client_ids.
+func clientsJSON(ids []string) string {
+	if ids == nil {
+		ids = []string{}
+	}
+	b, _ := json.Marshal(ids) // a []string always encodes
+	return string(b)
+}
+
+// dedup returns ids without repeats, first occurrence kept.
+func dedup(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// userExists reports whether the tenant knows the user.
+func userExists(ctx context.Context, tx *sql.Tx, tenantID int64, userID string) (bool, error) {
+	var ok bool
+	err := tx.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?)`, tenantID, userID).Scan(&ok)
+	return ok, err
+}
+
+// CreateSession stores a new session, registering its user on their first
+// session. Returns ECONFLICT if the ID or key is taken.
+func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session) error {
+	clients := dedup(ss.ClientIDs)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO users (tenant_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			ss.TenantID, ss.UserID, ss.InitiatedAt); err != nil {
+			return err
+		}
+		args := []any{ss.TenantID, ss.UserID, ss.ID, ss.Key, clientsJSON(clients),
+			ss.InitiatedAt, ss.ExpiresAt, ss.LastUpdated}
+		args = append(args, metadataArgs(ss.LastMetadata)...)
+		args = append(args, ss.RevokedAt)
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
+			initiated_at, expires_at, last_updated,
+			ip_address, user_agent, country, city, region, latitude, longitude, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		return addClients(ctx, tx, id, clients)
+	})
+	if sessions.ErrorCode(err) == sessions.ECONFLICT {
+		return &sessions.Error{Code: sessions.ECONFLICT, Message: "a session with this ID or key already exists", Err: err}
+	}
+	return err
+}
+
+func addClients(ctx context.Context, tx *sql.Tx, session int64, clients []string) error {
+	for _, c := range clients {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO session_clients (session, client_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, session, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortColumns maps each sort field to its column; each has an index on
+// (tenant_id, user_id, column, session_id) named sessions_by_user_<column>.
+var sortColumns = map[sessions.SortField]string{
+	sessions.SortSessionID:   "session_id",
+	sessions.SortInitiatedAt: "initiated_at",
+	sessions.SortExpiresAt:   "expires_at",
+	sessions.SortLastUpdated: "last_updated",
+}
+
+// activeWhere selects a user's active sessions, optionally with a client.
+func activeWhere(q sessions.ListQuery) (string, []any) {
+	where := `s.tenant_id = ? AND s.user_id = ? AND s.revoked_at = 0 AND s.expires_at > ?`
+	args := []any{q.TenantID, q.UserID, q.Now}
+	if q.ClientID != "" {
+		where += ` AND EXISTS (SELECT 1 FROM session_clients c WHERE c.session = s.id AND c.client_id = ?)`
+		args = append(args, q.ClientID)
+	}
+	return where, args
+}
+
+// listQuery returns the query for one page of q. It names the index of the
+// sort key: the planner, lacking statistics, might otherwise prefer the
+// expires_at range and sort the user's whole history for every page.
+func listQuery(q sessions.ListQuery) (string, []any, error) {
+	col, ok := sortColumns[q.Sort]
+	if !ok {
+		return "", nil, sessions.Errorf(sessions.EINVALID, "unknown sort field %q", q.Sort)
+	}
+	dir := "ASC"
+	if q.Desc {
+		dir = "DESC"
+	}
+	order := fmt.Sprintf("s.%s %s", col, dir)
+	if col != "session_id" {
+		order += ", s.session_id " + dir
+	}
+	where, args := activeWhere(q)
+	query := fmt.Sprintf(`SELECT %s FROM sessions s INDEXED BY sessions_by_user_%s WHERE %s ORDER BY %s LIMIT ? OFFSET ?`,
+		sessionColumns, col, where, order)
+	return query, append(args, q.Size, q.Offset()), nil
+}
+
+// countQuery returns a query for whether q's user exists and how many
+// sessions match q in all.
+func countQuery(q sessions.ListQuery) (string, []any) {
+	where, args := activeWhere(q)
+	query := `SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?),
+		(SELECT count(*) FROM sessions s WHERE ` + where + `)`
+	return query, append([]any{q.TenantID, q.UserID}, args...)
+}
+
+// ListSessions returns one page of a user's active sessions and how many
+// active sessions match the query in all. Returns ENOTFOUND if the user is
+// unknown in the tenant.
+func (s *Store) ListSessions(ctx context.Context, q sessions.ListQuery) ([]*sessions.Session, int, error) {
+	query, args, err := listQuery(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	var (
+		out   = []*sessions.Session{}
+		total int
+	)
+	err = s.read(ctx, func(tx *sql.Tx) error {
+		var known bool
+		cq, cargs := countQuery(q)
+		if err := tx.QueryRowContext(ctx, cq, cargs...).Scan(&known, &total); err != nil {
+			return err
+		}
+		if !known {
+			return errUserNotFound()
+		}
+		if total <= q.Offset() || q.Size <= 0 {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			ss, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, ss)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+const getSessionQuery = `SELECT ` + sessionColumns + ` FROM sessions s
+	WHERE s.session_id = ? AND s.tenant_id = ? AND s.user_id = ? AND s.revoked_at = 0 AND s.expires_at > ?`
+
+// GetSession returns an active session of the user at now. Returns
+// ENOTFOUND if the user or such a session does not exist.
+func (s *Store) GetSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) (*sessions.Session, error) {
+	var out *sessions.Session
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		ss, err := scanSession(tx.QueryRowContext(ctx, getSessionQuery, sessionID, tenantID, userID, now))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(ctx, tx, tenantID, userID)
+		}
+		out = ss
+		return err
+	})
+	return out, err
+}
+
+// notFound returns the not-found error for a missing session of a user:
+// "user not found" if the user is unknown, else "session not found".
+func notFound(ctx context.Context, tx *sql.Tx, tenantID int64, userID string) error {
+	ok, err := userExists(ctx, tx, tenantID, userID)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errUserNotFound()
+	default:
+		return errSessionNotFound()
+	}
+}
+
+const sessionByKeyQuery = `SELECT ` + sessionColumns + ` FROM sessions s WHERE s.session_key = ? AND s.tenant_id = ?`
+
+// SessionByKey returns the tenant's session with that key, whatever its
+// state, until it is purged. Returns ENOTFOUND if none.
+func (s *Store) SessionByKey(ctx context.Context, tenantID int64, key string) (*sessions.Session, error) {
+	ss, err := scanSession(s.reader.QueryRowContext(ctx, sessionByKeyQuery, key, tenantID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errSessionNotFound()
+	}
+	return ss, mapErr(err)
+}
+
+// fnError marks an error returned by UpdateSession's fn, so that it is
+// returned exactly as fn made it.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// UpdateSession calls fn with the session's current state inside a write
+// transaction (so concurrent updates queue and none is lost) and writes
+// back fn's changes to ClientIDs, ExpiresAt, LastUpdated and LastMetadata.
+// Client IDs fn removed or reordered stay as they were: clients only join.
+// fn must not call the store. Returns fn's error, or ENOTFOUND if there is
+// no such session.
+func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) error) (*sessions.Session, error) {
+	var out *sessions.Session
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var rowid int64
+		orig, err := scanSession(tx.QueryRowContext(ctx, `SELECT s.id, `+sessionColumns+`
+			FROM sessions s WHERE s.session_key = ? AND s.tenant_id = ?`, key, tenantID), &rowid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errSessionNotFound()
+		} else if err != nil {
+			return err
+		}
+		cur := *orig
+		cur.ClientIDs = slices.Clone(orig.ClientIDs)
+		if err := fn(&cur); err != nil {
+			return fnError{err}
+		}
+		var added []string
+		for _, c := range cur.ClientIDs {
+			if !slices.Contains(orig.ClientIDs, c) && !slices.Contains(added, c) {
+				added = append(added, c)
+			}
+		}
+		next := *orig
+		next.ClientIDs = append(slices.Clone(orig.ClientIDs), added...)
+		next.ExpiresAt = cur.ExpiresAt
+		next.LastUpdated = cur.LastUpdated
+		next.LastMetadata = cur.LastMetadata
+		args := []any{clientsJSON(next.ClientIDs), next.ExpiresAt, next.LastUpdated}
+		args = append(args, metadataArgs(next.LastMetadata)...)
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET client_ids = ?, expires_at = ?, last_updated = ?,
+			ip_address = ?, user_agent = ?, country = ?, city = ?, region = ?, latitude = ?, longitude = ?
+			WHERE id = ?`, append(args, rowid)...); err != nil {
+			return err
+		}
+		if err := addClients(ctx, tx, rowid, added); err != nil {
+			return err
+		}
+		out = &next
+		return nil
+	})
+	var fe fnError
+	if errors.As(err, &fe) {
+		return nil, fe.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RevokeSession revokes an active session of the user at now. Returns
+// ENOTFOUND if the user or such a session does not exist.
+func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
+			WHERE session_id = ? AND tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`,
+			now, sessionID, tenantID, userID, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		return notFound(ctx, tx, tenantID, userID)
+	})
+}
+
+// RevokeSessionByKey revokes the session with that key if it is still
+// active; an ended session stays as it was. Returns ENOTFOUND only if no
+// session of the tenant has that key.
+func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
+			WHERE session_key = ? AND tenant_id = ? AND revoked_at = 0 AND expires_at > ?`,
+			now, key, tenantID, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM sessions WHERE session_key = ? AND tenant_id = ?)`, key, tenantID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return errSessionNotFound()
+		}
+		return nil
+	})
+}
+
+// RevokeUserSessions revokes every active session of the user and returns
+// how many. Returns ENOTFOUND if the user is unknown.
+func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ok, err := userExists(ctx, tx, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errUserNotFound()
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
+			WHERE tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`,
+			now, tenantID, userID, now)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// DeleteUser erases the user; the schema's cascades erase their sessions
+// and the sessions' clients with them. Returns ENOTFOUND if the user is
+// unknown.
+func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE tenant_id = ? AND user_id = ?`, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errUserNotFound()
+		}
+		return nil
+	})
+}
+
+// purgeQueries delete at most ? sessions ended before ?: revoked ones
+// first, then expired ones.
+var purgeQueries = []string{
+	`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+		WHERE revoked_at > 0 AND revoked_at < ? ORDER BY revoked_at LIMIT ?)`,
+	`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+		WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
+}
+
+// PurgeSessions deletes at most limit sessions that were revoked or expired
+// strictly before `before`, oldest first, and returns how many it deleted.
+// Each half walks its own index from the oldest entry, so a batch costs
+// about limit rows however many sessions are stored. Users stay known.
+func (s *Store) PurgeSessions(ctx context.Context, before int64, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var total int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range purgeQueries {
+			left := int64(limit) - total
+			if left <= 0 {
+				break
+			}
+			res, err := tx.ExecContext(ctx, q, before, left)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(total), nil
+}
+
+const countActiveQuery = `SELECT count(*) FROM sessions WHERE revoked_at = 0 AND expires_at > ?`
+
+// CountActiveSessions counts active sessions of all tenants at now.
+func (s *Store) CountActiveSessions(ctx context.Context, now int64) (int64, error) {
+	var n int64
+	err := s.reader.QueryRowContext(ctx, countActiveQuery, now).Scan(&n)
+	return n, mapErr(err)
+}
