@@ -1,0 +1,82 @@
+// Package janitor purges sessions that ended long enough ago. It works in
+// small batches with a pause between them so that purging a large backlog
+// never holds the store's write lock for long and never starves the API.
+package janitor
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// Config says how the janitor works.
+type Config struct {
+	// Retention is how long an ended (expired or revoked) session is kept
+	// before it is purged.
+	Retention time.Duration
+	// Interval is the time between purge rounds.
+	Interval time.Duration
+	// Batch is the most sessions deleted by one statement.
+	Batch int
+	// Pause is the wait between two batches of one round, leaving the
+	// store to the API.
+	Pause time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{Retention: 24 * time.Hour, Interval: time.Minute, Batch: 500, Pause: 20 * time.Millisecond}
+}
+
+// Janitor purges ended sessions through a Service.
+type Janitor struct {
+	svc    *sessions.Service
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New returns a Janitor.
+func New(svc *sessions.Service, cfg Config, logger *slog.Logger) *Janitor {
+	return &Janitor{svc: svc, cfg: cfg, logger: logger}
+}
+
+// Run purges every Interval until ctx is done.
+func (j *Janitor) Run(ctx context.Context) {
+	t := time.NewTicker(j.cfg.Interval)
+	defer t.Stop()
+	for {
+		if n, err := j.Round(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			j.logger.Warn("purge failed", "err", err, "purged", n)
+		} else if n > 0 {
+			j.logger.Info("purged ended sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Round purges batches until a batch comes back short, and returns how
+// many sessions it purged.
+func (j *Janitor) Round(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := j.svc.Purge(ctx, j.cfg.Retention, j.cfg.Batch)
+		total += n
+		if err != nil || n < j.cfg.Batch {
+			return total, err
+		}
+		select {
+		case <-ctx.Done():
+			return total, ctx.Err()
+		case <-time.After(j.cfg.Pause):
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package janitor_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/janitor"
+	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/sqlite"
+)
+
+// clock is a fake time source the test moves by hand.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestRoundPurgesEndedSessionsAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	cfg := sessions.Config{Expiration: sessions.Sliding, SlidingLifetime: time.Hour, AbsoluteLifetime: 24 * time.Hour}
+	svc := sessions.NewService(store, cfg, clk.now, nil)
+	k, _, err := svc.CreateAPIKey(ctx, "default", "t", sessions.Scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 7 sessions that will expire, 5 revoked now, 3 that stay active.
+	start := func(n int, user string) []*sessions.Session {
+		var out []*sessions.Session
+		for range n {
+			s, _, err := svc.Start(ctx, k.TenantID, user, sessions.Activity{ClientID: "app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	start(7, "idle")
+	for _, s := range start(5, "revoked") {
+		if err := svc.Revoke(ctx, k.TenantID, "revoked", s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.t = clk.t.Add(50 * time.Minute)
+	active := start(3, "active")
+
+	j := janitor.New(svc, janitor.Config{Retention: 30 * time.Minute, Interval: time.Hour, Batch: 2, Pause: time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	// 50 minutes in: revoked 50 minutes ago (past retention), idle ones not
+	// yet expired.
+	if n, err := j.Round(ctx); err != nil || n != 5 {
+		t.Fatalf("first round purged %d, %v; want 5, nil", n, err)
+	}
+	// 100 minutes in: the idle ones expired at 60 minutes, 40 minutes ago.
+	clk.t = clk.t.Add(50 * time.Minute)
+	if n, err := j.Round(ctx); err != nil || n != 7 {
+		t.Fatalf("second round purged %d, %v; want 7, nil", n, err)
+	}
+	if n, err := j.Round(ctx); err != nil || n != 0 {
+		t.Fatalf("third round purged %d, %v; want 0, nil", n, err)
+	}
+	// The active ones (expiring at 110 minutes) are untouched and users stay known.
+	for _, s := range active {
+		if _, err := svc.Get(ctx, k.TenantID, "active", s.ID); err != nil {
+			t.Errorf("active session %s: %v", s.ID, err)
+		}
+	}
+	list, total, err := svc.List(ctx, sessions.ListQuery{TenantID: k.TenantID, UserID: "idle", Sort: sessions.SortInitiatedAt, Page: 1, Size: 10})
+	if err != nil || total != 0 || len(list) != 0 {
+		t.Errorf("purged user's list = %d sessions, total %d, %v; want 0, 0, nil", len(list), total, err)
+	}
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc := sessions.NewService(store, sessions.DefaultConfig(), nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		janitor.New(svc, janitor.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil))).Run(ctx)
+		close(done)
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+}
