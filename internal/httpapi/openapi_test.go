@@ -1,0 +1,351 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sessiond/sessiond/internal/httpapi"
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// loadOpenAPI fetches the served document and validates it.
+func loadOpenAPI(t *testing.T, e *env) (*openapi3.T, routers.Router) {
+	t.Helper()
+	w := e.do("GET", "/api/openapi.json", "", "")
+	wantStatus(t, w, http.StatusOK)
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type: got %q, want application/json", ct)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(w.Body.Bytes())
+	if err != nil {
+		t.Fatalf("loading openapi.json: %v", err)
+	}
+	if doc.OpenAPI != "3.0.3" {
+		t.Errorf("openapi: got %q, want 3.0.3", doc.OpenAPI)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.json is not valid: %v", err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	return doc, router
+}
+
+// conformance validates real responses against the document, and records
+// which operations and statuses were seen.
+type conformance struct {
+	t      *testing.T
+	doc    *openapi3.T
+	router routers.Router
+	seen   map[string]map[int]bool // operationId: statuses
+}
+
+// check validates the response w to r. A response to a request that no
+// operation matches (404, 405) must still be a Problem.
+func (c *conformance) check(r *http.Request, w *httptest.ResponseRecorder) {
+	c.t.Helper()
+	if err := c.validate(r, w.Code, w.Header(), w.Body.Bytes()); err != nil {
+		c.t.Errorf("%s %s → %d: %v\nbody: %s", r.Method, r.URL, w.Code, err, w.Body.String())
+	}
+}
+
+func (c *conformance) validate(r *http.Request, status int, header http.Header, body []byte) error {
+	if header.Get("X-Request-Id") == "" {
+		return errorString("no X-Request-Id")
+	}
+	route, params, err := c.router.FindRoute(r)
+	if err != nil {
+		// Not an operation of the document: must be a documented 404/405.
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			return errorString("status " + strconv.Itoa(status) + " for a request the document has no operation for")
+		}
+		if status == http.StatusMethodNotAllowed && header.Get("Allow") == "" {
+			return errorString("405 without Allow")
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		return c.doc.Components.Schemas["Problem"].Value.VisitJSON(v)
+	}
+	if c.seen[route.Operation.OperationID] == nil {
+		c.seen[route.Operation.OperationID] = map[int]bool{}
+	}
+	c.seen[route.Operation.OperationID][status] = true
+	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request:    r,
+			PathParams: params,
+			Route:      route,
+		},
+		Status:  status,
+		Header:  header,
+		Body:    io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	})
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// battery sends requests that cover every route and every status the
+// server can give without faults, checking each response.
+func battery(c *conformance, e *env) {
+	t := c.t
+	t.Helper()
+	send := func(method, target, key, body string, hdr ...string) *httptest.ResponseRecorder {
+		t.Helper()
+		r := request(method, target, key, body, hdr...)
+		w := e.serve(r)
+		c.check(r, w)
+		return w
+	}
+	all := e.keys["all"]
+	none := sessions.NewAPIKeySecret()
+
+	send("GET", "/api/openapi.json", "", "")
+	send("GET", "/api/openapi.json", "", "", "Accept", "text/html")
+	send("GET", "/healthz", "", "")
+	send("GET", "/healthz", "", "", "Accept", "text/html")
+	send("GET", "/readyz", "", "")
+	send("GET", "/readyz", "", "", "Accept", "text/html")
+	send("GET", "/metrics", "", "")
+
+	// Start: 201, 400, 401, 403, 406, 413, 415, 422.
+	w := send("POST", "/api/users/u1/sessions", all, `{"client_id":"app-1","ip_address":"1.1.1.1","user_agent":"UA"}`)
+	s := decodeBody[sessionBody](t, w)
+	s2 := decodeBody[sessionBody](t, send("POST", "/api/users/u1/sessions", all, `{"client_id":"app-2"}`))
+	s3 := decodeBody[sessionBody](t, send("POST", "/api/users/u1/sessions", all, `{"client_id":"app-3"}`))
+	send("POST", "/api/users/u1/sessions", all, `{"client_id":`)
+	send("POST", "/api/users/u1/sessions", "", `{"client_id":"app-1"}`)
+	send("POST", "/api/users/u1/sessions", e.keyWithout(sessions.ScopeSessionsWrite), `{"client_id":"app-1"}`)
+	send("POST", "/api/users/u1/sessions", all, `{"client_id":"app-1"}`, "Accept", "text/html")
+	send("POST", "/api/users/u1/sessions", all, `{"user_agent":"`+strings.Repeat("a", 70000)+`"}`)
+	send("POST", "/api/users/u1/sessions", all, `{"client_id":"app-1"}`, "Content-Type", "text/plain")
+	send("POST", "/api/users/u1/sessions", all, `{"client_id":"!","ip_address":"x"}`)
+	send("POST", "/api/users/%21/sessions", all, `{"client_id":"app-1"}`)
+
+	// List: 200 (with and without items), 400, 401, 403, 404, 406, 422.
+	send("GET", "/api/users/u1/sessions", all, "")
+	send("GET", "/api/users/u1/sessions?page=2&size=1&sort=expires_at:1&client_id=app-1", all, "")
+	send("GET", "/api/users/u1/sessions?page=9", all, "")
+	send("GET", "/api/users/u1/sessions?page=1&page=2", all, "")
+	send("GET", "/api/users/u1/sessions", none, "")
+	send("GET", "/api/users/u1/sessions", e.keyWithout(sessions.ScopeSessionsRead), "")
+	send("GET", "/api/users/ghost/sessions", all, "")
+	send("GET", "/api/users/u1/sessions", all, "", "Accept", "text/html")
+	send("GET", "/api/users/u1/sessions?page=0&size=500&sort=foo:2&client_id=!!", all, "")
+
+	// Get: 200, 401, 403, 404, 406, 422.
+	send("GET", "/api/users/u1/sessions/"+s.SessionID, all, "")
+	send("GET", "/api/users/u1/sessions/"+s.SessionID, "", "")
+	send("GET", "/api/users/u1/sessions/"+s.SessionID, e.keyWithout(sessions.ScopeSessionsRead), "")
+	send("GET", "/api/users/u1/sessions/"+sessions.NewSessionID(), all, "")
+	send("GET", "/api/users/u1/sessions/"+s.SessionID, all, "", "Accept", "text/html")
+	send("GET", "/api/users/u1/sessions/bad", all, "")
+
+	// Validate: 200, 400, 401, 403, 404, 406, 413, 415, 422.
+	send("POST", "/api/sessions/validate", all, `{"session_token":"`+s.SessionToken+`","client_id":"app-9"}`)
+	send("POST", "/api/sessions/validate", all, `{"session_token":"`+s.SessionToken+`"} {}`)
+	send("POST", "/api/sessions/validate", "", `{"session_token":"`+s.SessionToken+`"}`)
+	send("POST", "/api/sessions/validate", e.keyWithout(sessions.ScopeSessionsWrite), `{"session_token":"`+s.SessionToken+`"}`)
+	send("POST", "/api/sessions/validate", all, `{"session_token":"`+sessions.NewToken()+`"}`)
+	send("POST", "/api/sessions/validate", all, `{}`, "Accept", "text/html")
+	send("POST", "/api/sessions/validate", all, `{"session_token":"`+strings.Repeat("a", 70000)+`"}`)
+	send("POST", "/api/sessions/validate", all, `{}`, "Content-Type", "application/xml")
+	send("POST", "/api/sessions/validate", all, `{"session_token":""}`)
+
+	// Sign out: 204, 400, 401, 403, 404, 406, 413, 415, 422.
+	send("POST", "/api/sessions/revoke", all, `{"session_token":"`+s3.SessionToken+`"}`)
+	send("POST", "/api/sessions/revoke", all, `{"token":"x"}`)
+	send("POST", "/api/sessions/revoke", "", `{}`)
+	send("POST", "/api/sessions/revoke", e.keyWithout(sessions.ScopeSessionsWrite), `{}`)
+	send("POST", "/api/sessions/revoke", all, `{"session_token":"`+sessions.NewToken()+`"}`)
+	send("POST", "/api/sessions/revoke", all, `{}`, "Accept", "text/html")
+	send("POST", "/api/sessions/revoke", all, `{"session_token":"`+strings.Repeat("a", 70000)+`"}`)
+	send("POST", "/api/sessions/revoke", all, `{}`, "Content-Type", "")
+	send("POST", "/api/sessions/revoke", all, `{}`)
+
+	// Revoke one: 204, 401, 403, 404, 406, 422.
+	send("DELETE", "/api/users/u1/sessions/"+s2.SessionID, all, "")
+	send("DELETE", "/api/users/u1/sessions/"+s2.SessionID, all, "")
+	send("DELETE", "/api/users/u1/sessions/"+s.SessionID, "", "")
+	send("DELETE", "/api/users/u1/sessions/"+s.SessionID, e.keyWithout(sessions.ScopeSessionsRevoke), "")
+	send("DELETE", "/api/users/u1/sessions/"+s.SessionID, all, "", "Accept", "text/html")
+	send("DELETE", "/api/users/u1/sessions/x", all, "")
+
+	// Revoke all: 204, 401, 403, 404, 406, 422.
+	send("DELETE", "/api/users/u1/sessions", all, "")
+	send("DELETE", "/api/users/u1/sessions", "", "")
+	send("DELETE", "/api/users/u1/sessions", e.keyWithout(sessions.ScopeSessionsRevoke), "")
+	send("DELETE", "/api/users/ghost/sessions", all, "")
+	send("DELETE", "/api/users/u1/sessions", all, "", "Accept", "text/html")
+	send("DELETE", "/api/users/-/sessions", all, "")
+
+	// Erase: 204, 401, 403, 404, 406, 422.
+	send("DELETE", "/api/users/u1", all, "")
+	send("DELETE", "/api/users/u1", all, "")
+	send("DELETE", "/api/users/u1", "", "")
+	send("DELETE", "/api/users/u1", e.keyWithout(sessions.ScopeUsersDelete), "")
+	send("DELETE", "/api/users/u1", all, "", "Accept", "text/html")
+	send("DELETE", "/api/users/-", all, "")
+
+	// Outside the operations: 404 and 405.
+	send("GET", "/api/nope", all, "")
+	send("PUT", "/api/users/u1/sessions", all, "")
+	send("GET", "/api/sessions/revoke", all, "")
+
+	// 503 on every store route, once the store is gone.
+	e.store.Close()
+	send("GET", "/readyz", "", "")
+	tok := `{"session_token":"` + sessions.NewToken() + `"}`
+	for _, rt := range []struct{ method, target, body string }{
+		{"GET", "/api/users/u2/sessions", ""},
+		{"POST", "/api/users/u2/sessions", `{"client_id":"app-1"}`},
+		{"GET", "/api/users/u2/sessions/" + s.SessionID, ""},
+		{"DELETE", "/api/users/u2/sessions/" + s.SessionID, ""},
+		{"DELETE", "/api/users/u2/sessions", ""},
+		{"DELETE", "/api/users/u2", ""},
+		{"POST", "/api/sessions/validate", tok},
+		{"POST", "/api/sessions/revoke", tok},
+	} {
+		// The key cannot be checked either: 503 before anything else.
+		send(rt.method, rt.target, all, rt.body)
+	}
+}
+
+func TestOpenAPIConformance(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) sessions.Store) {
+		e := newEnv(t, open, testConfig())
+		doc, router := loadOpenAPI(t, e)
+		c := &conformance{t: t, doc: doc, router: router, seen: map[string]map[int]bool{}}
+		battery(c, e)
+
+		// 500 on every route: a service without a store panics.
+		broken := httpapi.NewServer(sessions.NewService(nil, testConfig(), nil, nil), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		for _, rt := range []struct{ method, target, body string }{
+			{"GET", "/api/users/u2/sessions", ""},
+			{"POST", "/api/users/u2/sessions", `{"client_id":"app-1"}`},
+			{"GET", "/api/users/u2/sessions/" + sessions.NewSessionID(), ""},
+			{"DELETE", "/api/users/u2/sessions/" + sessions.NewSessionID(), ""},
+			{"DELETE", "/api/users/u2/sessions", ""},
+			{"DELETE", "/api/users/u2", ""},
+			{"POST", "/api/sessions/validate", `{}`},
+			{"POST", "/api/sessions/revoke", `{}`},
+			{"GET", "/readyz", ""},
+		} {
+			r := request(rt.method, rt.target, sessions.NewAPIKeySecret(), rt.body)
+			w := httptest.NewRecorder()
+			broken.ServeHTTP(w, r)
+			if w.Code != http.StatusInternalServerError {
+				t.Errorf("%s %s on a broken service: got %d, want 500", rt.method, rt.target, w.Code)
+			}
+			c.check(r, w)
+		}
+
+		// Every operation was exercised; report statuses documented but
+		// not produced (429 needs rate limiting, 409 an id collision).
+		for path, item := range doc.Paths.Map() {
+			for method, op := range item.Operations() {
+				seen := c.seen[op.OperationID]
+				if len(seen) == 0 {
+					t.Errorf("%s %s (%s) was never exercised", method, path, op.OperationID)
+					continue
+				}
+				var missing []string
+				for code := range op.Responses.Map() {
+					n, _ := strconv.Atoi(code)
+					if !seen[n] {
+						missing = append(missing, code)
+					}
+				}
+				slices.Sort(missing)
+				for _, code := range missing {
+					if code != "409" && code != "429" && !(op.OperationID == "healthz" && code == "500") &&
+						!(op.OperationID == "getOpenAPI" && code == "500") {
+						t.Errorf("%s: documented status %s was never produced", op.OperationID, code)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestOpenAPIDetectsDrift makes sure the conformance check can fail: a
+// response that differs from the document is caught.
+func TestOpenAPIDetectsDrift(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) sessions.Store) {
+		e := newEnv(t, open, testConfig())
+		doc, router := loadOpenAPI(t, e)
+		c := &conformance{t: t, doc: doc, router: router, seen: map[string]map[int]bool{}}
+		s := e.start("u1", "app-1")
+		listReq := request("GET", "/api/users/u1/sessions", e.keys["all"], "")
+		w := e.serve(listReq)
+		if err := c.validate(listReq, w.Code, w.Header(), w.Body.Bytes()); err != nil {
+			t.Fatalf("the real response does not conform: %v", err)
+		}
+		getReq := request("GET", "/api/users/u1/sessions/"+s.SessionID, e.keys["all"], "")
+		gw := e.serve(getReq)
+		session := gw.Body.String()
+
+		withHeader := func(k, v string) http.Header {
+			h := w.Header().Clone()
+			if v == "" {
+				h.Del(k)
+			} else {
+				h.Set(k, v)
+			}
+			return h
+		}
+		drifts := []struct {
+			name   string
+			req    *http.Request
+			status int
+			header http.Header
+			body   string
+		}{
+			{"undocumented status", listReq, http.StatusTeapot, w.Header(), w.Body.String()},
+			{"no X-Pagination", listReq, 200, withHeader("X-Pagination", ""), w.Body.String()},
+			{"X-Pagination extra member", listReq, 200, withHeader("X-Pagination", `{"page_size":10,"current_page":1,"total_count":1,"has_previous":false,"has_next":false,"pages":1}`), w.Body.String()},
+			{"X-Pagination wrong type", listReq, 200, withHeader("X-Pagination", `{"page_size":"10","current_page":1,"total_count":1,"has_previous":false,"has_next":false}`), w.Body.String()},
+			{"no Link", listReq, 200, withHeader("Link", ""), w.Body.String()},
+			{"no X-Request-Id", listReq, 200, withHeader("X-Request-Id", ""), w.Body.String()},
+			{"null list", listReq, 200, w.Header(), "null"},
+			{"session member renamed", getReq, 200, gw.Header(), strings.Replace(session, `"last_updated"`, `"updated_at"`, 1)},
+			{"extra member", getReq, 200, gw.Header(), strings.Replace(session, `{`, `{"user_id":"u1",`, 1)},
+			{"metadata member missing", getReq, 200, gw.Header(), strings.Replace(session, `"city":null,`, ``, 1)},
+			{"time as string", getReq, 200, gw.Header(), strings.Replace(session, `"initiated_at":`, `"initiated_at":"`, 1)},
+			{"problem without type", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"title":"Not Found","status":404,"detail":"x","instance":"/"}`},
+			{"problem with wrong status", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":400,"detail":"x","instance":"/"}`},
+			{"problem as JSON", getReq, 404, http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":404,"detail":"x","instance":"/"}`},
+			{"validation problem without errors", getReq, 422, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/422#validation-error","title":"Unprocessable Entity","status":422,"detail":"x","instance":"/"}`},
+		}
+		if !strings.Contains(session, `"city":null,`) {
+			t.Fatalf("fixture: session %s has no null city", session)
+		}
+		for _, d := range drifts {
+			t.Run(d.name, func(t *testing.T) {
+				if err := c.validate(d.req, d.status, d.header, []byte(d.body)); err == nil {
+					t.Errorf("a drifted response passed validation")
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,41 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// addRoutes registers the whole API surface. Every /api route but the
+// OpenAPI document needs an API key with the scope named next to it.
+func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry) {
+	// api serves an authenticated route that needs scope.
+	api := func(scope sessions.Scope, h keyFunc) http.Handler {
+		return handle(logger, negotiate(requireKey(svc, scope, h)))
+	}
+	// open serves a route that needs no key.
+	open := func(h apiFunc) http.Handler { return handle(logger, negotiate(h)) }
+
+	// Management API.
+	mux.Handle("GET /api/users/{user_id}/sessions", api(sessions.ScopeSessionsRead, handleSessionsList(svc)))
+	mux.Handle("GET /api/users/{user_id}/sessions/{session_id}", api(sessions.ScopeSessionsRead, handleSessionGet(svc)))
+	mux.Handle("DELETE /api/users/{user_id}/sessions/{session_id}", api(sessions.ScopeSessionsRevoke, handleSessionRevoke(svc)))
+	mux.Handle("DELETE /api/users/{user_id}/sessions", api(sessions.ScopeSessionsRevoke, handleSessionsRevokeAll(svc)))
+	mux.Handle("DELETE /api/users/{user_id}", api(sessions.ScopeUsersDelete, handleUserErase(svc)))
+
+	// Application API.
+	mux.Handle("POST /api/users/{user_id}/sessions", api(sessions.ScopeSessionsWrite, handleSessionStart(svc)))
+	mux.Handle("POST /api/sessions/validate", api(sessions.ScopeSessionsWrite, handleSessionValidate(svc)))
+	mux.Handle("POST /api/sessions/revoke", api(sessions.ScopeSessionsWrite, handleSessionSignOut(svc)))
+
+	// Around the API.
+	mux.Handle("GET /api/openapi.json", open(handleOpenAPI()))
+	mux.Handle("GET /healthz", open(handleHealthz()))
+	mux.Handle("GET /readyz", open(handleReadyz(svc)))
+	if reg != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+}
