@@ -1,0 +1,122 @@
+// Command sessiond is a self-hostable user-session service: applications
+// start and validate sessions through it, operators list and revoke them.
+//
+// Usage:
+//
+//	sessiond serve    [flags]   run the HTTP API
+//	sessiond migrate  [flags]   apply database migrations and exit
+//	sessiond apikey   create|list|revoke [flags]
+//	sessiond version
+//
+// Every flag can also be set through the environment as SESSIOND_<NAME>,
+// e.g. --db as SESSIOND_DB and --touch-interval as SESSIOND_TOUCH_INTERVAL;
+// a flag on the command line wins over the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "sessiond:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is the whole program with its dependencies passed in, so tests can
+// run the real thing in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	env := &environment{getenv: getenv, stdout: stdout, stderr: stderr}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, env, rest)
+	case "migrate":
+		return runMigrate(ctx, env, rest)
+	case "apikey":
+		return runAPIKey(ctx, env, rest)
+	case "version":
+		fmt.Fprintln(stdout, "sessiond", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+const usage = `sessiond: know every signed-in session of every user, and end it now.
+
+Commands:
+  serve     run the HTTP API (try: sessiond serve --demo)
+  migrate   apply database migrations and exit
+  apikey    create, list and revoke API keys
+  version   print the version
+
+Run "sessiond COMMAND -h" for a command's flags. Every flag can also be set
+as an environment variable SESSIOND_<FLAG>, e.g. SESSIOND_DB=sqlite:sessiond.db.
+`
+
+// environment is what a subcommand gets from the process.
+type environment struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+// parse fills fs from the environment (SESSIOND_<NAME>) and then from args,
+// so the command line wins. Arguments left after the flags are an error.
+func (e *environment) parse(fs *flag.FlagSet, args []string) error {
+	rest, err := e.parseArgs(fs, args)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))
+	}
+	return err
+}
+
+// parseArgs is parse for commands that take arguments after the flags; it
+// returns them.
+func (e *environment) parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(e.stderr)
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		if v := e.getenv(name); v != "" && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s: %w", name, serr)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return fs.Args(), nil
+}
+
+// envName is the environment variable that sets a flag.
+func envName(flagName string) string {
+	return "SESSIOND_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sessiond/sessiond/internal/httpapi"
+	"github.com/sessiond/sessiond/internal/janitor"
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// Server timeouts: long enough for any request of this API, short enough
+// that a slow or stalled client cannot hold a connection for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+func runServe(ctx context.Context, env *environment, args []string) error {
+	def := sessions.DefaultConfig()
+	jdef := janitor.DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	db := fs.String("db", defaultDB, "database URL: sqlite:PATH")
+	demo := fs.Bool("demo", false, "seed demo users and sessions into an empty store and print a new admin API key")
+	expiration := fs.String("session-expiration", string(def.Expiration), "expiration type: sliding or absolute")
+	sliding := fs.Duration("sliding-lifetime", def.SlidingLifetime, "idle lifetime of a session under sliding expiration")
+	absolute := fs.Duration("absolute-lifetime", def.AbsoluteLifetime, "longest lifetime of a session, from its start")
+	touch := fs.Duration("touch-interval", def.TouchInterval, "how often at most a validation that changes nothing else is written (0s: every time)")
+	retention := fs.Duration("retention", jdef.Retention, "how long ended sessions are kept before they are purged")
+	purgeInterval := fs.Duration("purge-interval", jdef.Interval, "time between purges of ended sessions")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+
+	cfg := sessions.Config{
+		Expiration:       sessions.ExpirationMode(*expiration),
+		SlidingLifetime:  *sliding,
+		AbsoluteLifetime: *absolute,
+		TouchInterval:    *touch,
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("serve: %s", problems(err))
+	}
+	if *retention < 0 || *purgeInterval <= 0 || *shutdownTimeout <= 0 {
+		return errors.New("serve: --retention must not be negative; --purge-interval and --shutdown-timeout must be positive")
+	}
+	logger, err := newLogger(env, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+
+	store, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc := sessions.NewService(store, cfg, time.Now, nil)
+
+	var demoKey string
+	if *demo {
+		if demoKey, err = seedDemo(ctx, svc, store); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &http.Server{
+		Handler:           httpapi.NewServer(svc, logger, reg),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + dialable(ln.Addr())
+	logger.Info("sessiond listening", "url", base, "db", redactDB(*db), "expiration", cfg.Expiration,
+		"sliding_lifetime", cfg.SlidingLifetime, "absolute_lifetime", cfg.AbsoluteLifetime, "touch_interval", cfg.TouchInterval)
+	if demoKey != "" {
+		printDemo(env, base, demoKey)
+	}
+
+	// The janitor stops with the server, after in-flight requests.
+	jctx, stopJanitor := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		janitor.New(svc, janitor.Config{Retention: *retention, Interval: *purgeInterval, Batch: jdef.Batch, Pause: jdef.Pause}, logger).Run(jctx)
+	})
+	defer func() { stopJanitor(); wg.Wait() }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests", "timeout", *shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func newLogger(env *environment, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// dialable turns a listening address into one a client can dial: an
+// unspecified host (0.0.0.0, ::) becomes loopback.
+func dialable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// redactDB hides a password in a database URL before it is logged.
+func redactDB(db string) string {
+	if u, err := url.Parse(db); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return db
+}
