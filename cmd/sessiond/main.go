@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, env, rest)
 	case "apikey":
 		return runAPIKey(ctx, env, rest)
+	case "geoip":
+		return runGeoIP(ctx, env, rest)
 	case "version":
 		fmt.Fprintln(stdout, "sessiond", version)
 		return nil
@@ -72,6 +74,7 @@ Commands:
   serve     run the HTTP API (try: sessiond serve --demo)
   migrate   apply database migrations and exit
   apikey    create, list and revoke API keys
+  geoip     look up an IP address in a GeoIP database (geoip lookup --geoip-db PATH IP)
   version   print the version
 
 Run "sessiond COMMAND -h" for a command's flags. Every flag can also be set

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond/internal/httpapi"
 	"github.com/sessiond/sessiond/internal/janitor"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/tlscert"
 )
 
 // Server timeouts: long enough for any request of this API, short enough
@@ -46,6 +50,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS (HTTP/2) with this PEM certificate file (with --tls-key); reloaded on SIGHUP")
+	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert")
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
@@ -62,9 +68,26 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if *retention < 0 || *purgeInterval <= 0 || *shutdownTimeout <= 0 {
 		return errors.New("serve: --retention must not be negative; --purge-interval and --shutdown-timeout must be positive")
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("serve: --tls-cert and --tls-key go together")
+	}
 	logger, err := newLogger(env, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	// Catch SIGHUP before anything is announced, so a reload signal sent
+	// right after start-up cannot kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// reloads are what SIGHUP re-reads: files that are replaced in place.
+	var reloads []reload
+	var certs *tlscert.Reloader
+	if *tlsCert != "" {
+		if certs, err = tlscert.New(*tlsCert, *tlsKey); err != nil {
+			return err
+		}
+		reloads = append(reloads, reload{"tls certificate", certs.Reload})
 	}
 
 	store, err := openStore(ctx, *db)
@@ -96,7 +119,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	base := "http://" + dialable(ln.Addr())
+	scheme := "http"
+	if certs != nil {
+		srv.TLSConfig = certs.Config()
+		scheme = "https"
+	}
+	base := scheme + "://" + dialable(ln.Addr())
 	logger.Info("sessiond listening", "url", base, "db", redactDB(*db), "expiration", cfg.Expiration,
 		"sliding_lifetime", cfg.SlidingLifetime, "absolute_lifetime", cfg.AbsoluteLifetime, "touch_interval", cfg.TouchInterval)
 	if demoKey != "" {
@@ -112,11 +140,29 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	defer func() { stopJanitor(); wg.Wait() }()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
+	go func() {
+		if certs != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+wait:
+	for {
+		select {
+		case err := <-serveErr:
+			return err
+		case <-hup:
+			for _, r := range reloads {
+				if err := r.do(); err != nil {
+					logger.Error("reload failed; keeping the previous one", "what", r.what, "err", err)
+				} else {
+					logger.Info("reloaded", "what", r.what)
+				}
+			}
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	logger.Info("shutting down: finishing in-flight requests", "timeout", *shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdownTimeout)
@@ -126,6 +172,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// reload is something SIGHUP re-reads from disk.
+type reload struct {
+	what string
+	do   func() error
 }
 
 func newLogger(env *environment, format, level string) (*slog.Logger, error) {
