@@ -1,0 +1,393 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
+// sessionColumns are read by scanSession, in its order.
+const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.client_ids,
+s.initiated_at, s.expires_at, s.last_updated,
+s.ip_address, s.user_agent, s.country, s.city, s.region, s.latitude, s.longitude,
+s.revoked_at`
+
+func scanSession(row pgx.Row, extra ...any) (*sessions.Session, error) {
+	var x sessions.Session
+	m := &x.LastMetadata
+	dest := append([]any{&x.TenantID, &x.UserID, &x.ID, &x.Key, &x.ClientIDs,
+		&x.InitiatedAt, &x.ExpiresAt, &x.LastUpdated,
+		&m.IPAddress, &m.UserAgent, &m.Country, &m.City, &m.Region, &m.Latitude, &m.Longitude,
+		&x.RevokedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	return &x, nil
+}
+
+// createSessionSQL registers the user and stores the session in one
+// statement, hence one transaction and one round trip. The foreign key
+// check runs at the end of the statement and so sees a user row inserted
+// by its first part.
+const createSessionSQL = `WITH u AS (
+	INSERT INTO users (tenant_id, user_id, created_at) VALUES ($1, $2, $6)
+	ON CONFLICT DO NOTHING
+)
+INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
+	initiated_at, expires_at, last_updated,
+	ip_address, user_agent, country, city, region, latitude, longitude, revoked_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+
+// CreateSession stores a new session, registering its user on their first
+// session. Returns ECONFLICT if the ID or key is taken.
+func (s *Store) CreateSession(ctx context.Context, x *sessions.Session) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	m := x.LastMetadata
+	clients := appendNew(nil, x.ClientIDs)
+	var err error
+	// If the user is erased between the INSERT that finds them and the
+	// foreign key check, the check fails; the next attempt registers the
+	// user again, as for a first session.
+	for range 3 {
+		_, err = s.pool.Exec(ctx, createSessionSQL,
+			x.TenantID, x.UserID, x.ID, x.Key, clients,
+			x.InitiatedAt, x.ExpiresAt, x.LastUpdated,
+			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude, x.RevokedAt)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23503" { // foreign_key_violation
+			break
+		}
+	}
+	return storeErr(err)
+}
+
+// appendNew returns ids followed by those of more that it lacks, each
+// once, in their order; never nil.
+func appendNew(ids, more []string) []string {
+	out := append(make([]string, 0, len(ids)+len(more)), ids...)
+	for _, id := range more {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// listOrder is the ORDER BY of each sort key and direction: the sort
+// column, then session_id in the same direction, as the indexes are.
+func listOrder(f sessions.SortField, desc bool) (string, error) {
+	if !f.Valid() {
+		return "", sessions.Errorf(sessions.EINVALID, "unknown sort field %q", f)
+	}
+	dir := "ASC"
+	if desc {
+		dir = "DESC"
+	}
+	if f == sessions.SortSessionID {
+		return "s.session_id " + dir, nil
+	}
+	// f is one of the known column names, never caller text.
+	return "s." + string(f) + " " + dir + ", s.session_id " + dir, nil
+}
+
+// activeOfUser selects a user's active sessions, optionally only those a
+// client took part in (see clientFilter).
+const activeOfUser = `s.tenant_id = $1 AND s.user_id = $2 AND s.revoked_at = 0 AND s.expires_at > $3`
+
+// clientFilter keeps the sessions that the client in parameter $param
+// took part in. It is checked on the rows the user's index leads to, so
+// the cost stays the user's, whatever the size of the table.
+func clientFilter(param int) string {
+	return fmt.Sprintf(` AND $%d = ANY (s.client_ids)`, param)
+}
+
+// listSQL returns the page query of q and its arguments.
+func listSQL(q sessions.ListQuery) (string, []any, error) {
+	order, err := listOrder(q.Sort, q.Desc)
+	if err != nil {
+		return "", nil, err
+	}
+	where := activeOfUser
+	args := []any{q.TenantID, q.UserID, q.Now, q.Size, q.Offset()}
+	if q.ClientID != "" {
+		where += clientFilter(6)
+		args = append(args, q.ClientID)
+	}
+	return `SELECT ` + sessionColumns + ` FROM sessions s WHERE ` + where +
+		` ORDER BY ` + order + ` LIMIT $4 OFFSET $5`, args, nil
+}
+
+// countSQL returns the query of whether q's user exists and how many
+// sessions match q in all, and its arguments.
+func countSQL(q sessions.ListQuery) (string, []any) {
+	where := activeOfUser
+	args := []any{q.TenantID, q.UserID, q.Now}
+	if q.ClientID != "" {
+		where += clientFilter(4)
+		args = append(args, q.ClientID)
+	}
+	return `SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2),
+(SELECT count(*) FROM sessions s WHERE ` + where + `)`, args
+}
+
+// ListSessions returns one page of a user's active sessions and how many
+// active sessions match the query in all. Returns ENOTFOUND if the user is
+// unknown in the tenant.
+func (s *Store) ListSessions(ctx context.Context, q sessions.ListQuery) ([]*sessions.Session, int, error) {
+	if q.Page < 1 || q.Size < 1 {
+		return nil, 0, sessions.Errorf(sessions.EINVALID, "page and size must be positive")
+	}
+	list, listArgs, err := listSQL(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	count, countArgs := countSQL(q)
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+
+	// Both queries go in one round trip.
+	var b pgx.Batch
+	var known bool
+	var total int
+	var page []*sessions.Session
+	b.Queue(count, countArgs...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&known, &total)
+	})
+	b.Queue(list, listArgs...).Query(func(rows pgx.Rows) error {
+		var err error
+		page, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*sessions.Session, error) { return scanSession(row) })
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, 0, storeErr(err)
+	}
+	if !known {
+		return nil, 0, errUserNotFound()
+	}
+	if page == nil {
+		page = []*sessions.Session{}
+	}
+	return page, total, nil
+}
+
+// GetSession returns an active session of the user at now. Returns
+// ENOTFOUND if the user or such a session does not exist.
+func (s *Store) GetSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) (*sessions.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	x, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions s
+WHERE s.session_id = $4 AND `+activeOfUser, tenantID, userID, now, sessionID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.notFound(ctx, tenantID, userID)
+	}
+	return x, storeErr(err)
+}
+
+// notFound returns the error for a missing session of a user: "user not
+// found" if the user is unknown, else "session not found". Only a miss
+// pays for the second query.
+func (s *Store) notFound(ctx context.Context, tenantID int64, userID string) error {
+	var known bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2)`,
+		tenantID, userID).Scan(&known)
+	switch {
+	case err != nil:
+		return storeErr(err)
+	case !known:
+		return errUserNotFound()
+	default:
+		return errSessionNotFound()
+	}
+}
+
+// sessionByKeySQL finds a session by key, whatever its state.
+const sessionByKeySQL = `SELECT ` + sessionColumns + ` FROM sessions s
+WHERE s.tenant_id = $1 AND s.session_key = $2`
+
+// SessionByKey returns the tenant's session with that session key,
+// whatever its state, until it is purged. Returns ENOTFOUND if none.
+func (s *Store) SessionByKey(ctx context.Context, tenantID int64, key string) (*sessions.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	x, err := scanSession(s.pool.QueryRow(ctx, sessionByKeySQL, tenantID, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errSessionNotFound()
+	}
+	return x, storeErr(err)
+}
+
+// UpdateSession locks the session with that key, calls fn with its current
+// state and, if fn returns nil, writes back fn's changes to ClientIDs (only
+// appended to), ExpiresAt, LastUpdated and LastMetadata. The row lock
+// (SELECT ... FOR UPDATE) serialises concurrent updates and revocations of
+// the session: fn sees every change committed before it, and a revocation
+// that comes later waits and then applies to the updated row. Returns fn's
+// error, or ENOTFOUND if there is no such session.
+func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) error) (*sessions.Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var out *sessions.Session
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id int64
+		cur, err := scanSession(tx.QueryRow(ctx, `SELECT `+sessionColumns+`, s.id FROM sessions s
+WHERE s.tenant_id = $1 AND s.session_key = $2 FOR UPDATE`, tenantID, key), &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errSessionNotFound()
+		} else if err != nil {
+			return err
+		}
+		before := slices.Clone(cur.ClientIDs)
+		if err := fn(cur); err != nil {
+			return err
+		}
+		// Clients only join: any that fn removed or reordered stay as
+		// they were, and new ones follow in the order fn added them.
+		cur.ClientIDs = appendNew(before, cur.ClientIDs)
+		m := cur.LastMetadata
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET client_ids = $2, expires_at = $3, last_updated = $4,
+	ip_address = $5, user_agent = $6, country = $7, city = $8, region = $9, latitude = $10, longitude = $11
+WHERE id = $1`,
+			id, cur.ClientIDs, cur.ExpiresAt, cur.LastUpdated,
+			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude); err != nil {
+			return err
+		}
+		out = cur
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}
+
+// RevokeSession revokes an active session of the user at now. Returns
+// ENOTFOUND if the user or such a session does not exist.
+func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions s SET revoked_at = $3
+WHERE s.session_id = $4 AND `+activeOfUser, tenantID, userID, now, sessionID)
+	if err != nil {
+		return storeErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.notFound(ctx, tenantID, userID)
+	}
+	return nil
+}
+
+// RevokeSessionByKey revokes the session with that key if it is still
+// active. Returns ENOTFOUND only if no session has that key. One statement:
+// the UPDATE waits for a concurrent UpdateSession's lock and then revokes
+// the row that it wrote.
+func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var found bool
+	err := s.pool.QueryRow(ctx, `WITH target AS (
+	SELECT id FROM sessions WHERE tenant_id = $1 AND session_key = $2
+), revoked AS (
+	UPDATE sessions s SET revoked_at = $3
+	FROM target WHERE s.id = target.id AND s.revoked_at = 0 AND s.expires_at > $3
+)
+SELECT EXISTS (SELECT 1 FROM target)`, tenantID, key, now).Scan(&found)
+	if err != nil {
+		return storeErr(err)
+	}
+	if !found {
+		return errSessionNotFound()
+	}
+	return nil
+}
+
+// RevokeUserSessions revokes every active session of the user and returns
+// how many. Returns ENOTFOUND if the user is unknown.
+func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var known bool
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH revoked AS (
+	UPDATE sessions s SET revoked_at = $3 WHERE `+activeOfUser+` RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2), (SELECT count(*) FROM revoked)`,
+		tenantID, userID, now).Scan(&known, &n)
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	if !known {
+		return 0, errUserNotFound()
+	}
+	return n, nil
+}
+
+// DeleteUser erases the user and all their sessions (the foreign key
+// cascades to sessions). Returns ENOTFOUND if the user
+// is unknown.
+func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM users WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID)
+	if err != nil {
+		return storeErr(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errUserNotFound()
+	}
+	return nil
+}
+
+// The purge deletes revoked sessions first, then expired ones, oldest
+// first, each batch picked with FOR UPDATE SKIP LOCKED: rows that another
+// node's janitor is deleting, or that the API has locked, are left for a
+// later round instead of waited on. FOR UPDATE cannot be combined with
+// UNION, hence two statements; each commits on its own.
+const (
+	purgeExpiredSQL = `DELETE FROM sessions WHERE id IN (
+	SELECT id FROM sessions WHERE expires_at < $1
+	ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
+	purgeRevokedSQL = `DELETE FROM sessions WHERE id IN (
+	SELECT id FROM sessions WHERE revoked_at > 0 AND revoked_at < $1
+	ORDER BY revoked_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
+)
+
+// PurgeSessions deletes at most limit sessions that expired or were
+// revoked before `before`, and returns how many it deleted.
+func (s *Store) PurgeSessions(ctx context.Context, before int64, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	n := 0
+	for _, q := range []string{purgeRevokedSQL, purgeExpiredSQL} {
+		tag, err := s.pool.Exec(ctx, q, before, limit-n)
+		if err != nil {
+			return n, storeErr(err)
+		}
+		if n += int(tag.RowsAffected()); n >= limit {
+			break
+		}
+	}
+	return n, nil
+}
+
+// CountActiveSessions counts active sessions of all tenants at now.
+func (s *Store) CountActiveSessions(ctx context.Context, now int64) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE revoked_at = 0 AND expires_at > $1`, now).Scan(&n)
+	return n, storeErr(err)
+}
+
+func errUserNotFound() error    { return sessions.Errorf(sessions.ENOTFOUND, "user not found") }
+func errSessionNotFound() error { return sessions.Errorf(sessions.ENOTFOUND, "session not found") }
+func errKeyNotFound() error     { return sessions.Errorf(sessions.ENOTFOUND, "API key not found") }
