@@ -2,9 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -252,147 +250,6 @@ func TestOpenRejects(t *testing.T) {
 	})
 }
 
-// proxy forwards TCP connections to PostgreSQL and can stop doing so, the
-// way a network partition or a dead server looks to a client: frozen, it
-// holds every byte and answers no new connection; killed, it closes every
-// connection and refuses new ones.
-type proxy struct {
-	t      *testing.T
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	cond   *sync.Cond
-	frozen bool
-	closed bool
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, ln: ln, target: target}
-	p.cond = sync.NewCond(&p.mu)
-	var wg sync.WaitGroup
-	wg.Go(func() { p.accept(&wg) })
-	t.Cleanup(func() {
-		p.kill()
-		wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) accept(wg *sync.WaitGroup) {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(c) {
-			return
-		}
-		wg.Go(func() {
-			if !p.wait() {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil || !p.track(up) {
-				c.Close()
-				return
-			}
-			wg.Go(func() { p.pipe(up, c) })
-			p.pipe(c, up)
-		})
-	}
-}
-
-// track registers c to be closed by kill; false if already killed.
-func (p *proxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return false
-	}
-	p.conns = append(p.conns, c)
-	return true
-}
-
-// wait blocks while the proxy is frozen; false once it is killed.
-func (p *proxy) wait() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.frozen && !p.closed {
-		p.cond.Wait()
-	}
-	return !p.closed
-}
-
-func (p *proxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if !p.wait() {
-				return
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				dst.Close()
-			}
-			if tc, ok := dst.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
-			return
-		}
-	}
-}
-
-func (p *proxy) freeze(frozen bool) {
-	p.mu.Lock()
-	p.frozen = frozen
-	p.mu.Unlock()
-	p.cond.Broadcast()
-}
-
-func (p *proxy) kill() {
-	p.mu.Lock()
-	p.closed = true
-	conns := p.conns
-	p.conns = nil
-	p.mu.Unlock()
-	p.cond.Broadcast()
-	p.ln.Close()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// viaProxy returns a pgtest URL that goes through a proxy.
-func viaProxy(t *testing.T) (string, *proxy) {
-	t.Helper()
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := u.Host
-	if u.Port() == "" {
-		target = net.JoinHostPort(u.Hostname(), "5432")
-	}
-	p := newProxy(t, target)
-	u.Host = p.addr()
-	return u.String(), p
-}
-
 // TestUnavailable checks that every way of losing the database gives
 // EUNAVAILABLE, and quickly: a request must fail within about the query
 // timeout, never hang.
@@ -465,23 +322,23 @@ func TestUnavailable(t *testing.T) {
 		check(t, "CreateSession", func() error { return s.CreateSession(ctx, newSession(1, "alice", "app")) })
 	})
 	t.Run("server goes away", func(t *testing.T) {
-		u, p := viaProxy(t)
+		u, p := pgtest.ViaProxy(t)
 		s := open(t, u, opts)
 		if err := s.Ping(ctx); err != nil {
 			t.Fatalf("Ping before: %v", err)
 		}
-		p.kill()
+		p.Kill()
 		check(t, "Ping", func() error { return s.Ping(ctx) })
 		check(t, "PurgeSessions", func() error { _, err := s.PurgeSessions(ctx, now, 10); return err })
 	})
 	t.Run("network partition", func(t *testing.T) {
-		u, p := viaProxy(t)
+		u, p := pgtest.ViaProxy(t)
 		s := open(t, u, opts)
 		tid := tenant(t, s, "acme")
 		x := newSession(tid, "alice", "app")
 		create(t, s, x)
 
-		p.freeze(true)
+		p.Freeze(true)
 		check(t, "SessionByKey", func() error { _, err := s.SessionByKey(ctx, tid, x.Key); return err })
 		check(t, "UpdateSession", func() error {
 			_, err := s.UpdateSession(ctx, tid, x.Key, func(*sessions.Session) error { return nil })
@@ -490,7 +347,7 @@ func TestUnavailable(t *testing.T) {
 		check(t, "CreateSession", func() error { return s.CreateSession(ctx, newSession(tid, "bob", "app")) })
 
 		// When the network heals, the store works again without a restart.
-		p.freeze(false)
+		p.Freeze(false)
 		if _, err := s.SessionByKey(ctx, tid, x.Key); err != nil {
 			t.Fatalf("SessionByKey after the partition: %v", err)
 		}
