@@ -78,7 +78,7 @@ func seedDemo(ctx context.Context, svc *sessions.Service, store sessions.Store) 
 		if s.ExpiresAt <= now.Unix() {
 			continue // lifetimes shorter than the demo's history
 		}
-		if err := store.CreateSession(ctx, s); err != nil {
+		if err := store.CreateSession(ctx, s, sessions.FirstEntry(s)); err != nil {
 			return "", err
 		}
 	}

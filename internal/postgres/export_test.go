@@ -11,6 +11,10 @@ const (
 	SessionByKeySQL = sessionByKeySQL
 	PurgeExpiredSQL = purgeExpiredSQL
 	PurgeRevokedSQL = purgeRevokedSQL
+
+	CountActivitySQL = countActivitySQL
+	ListActivitySQL  = listActivitySQL
+	TrimActivitySQL  = trimActivitySQL
 )
 
 func MigrationCount() int {
@@ -19,4 +23,18 @@ func MigrationCount() int {
 		panic(err)
 	}
 	return len(ms)
+}
+
+// MigrationSQL returns the text of the embedded migration of version v.
+func MigrationSQL(v int) string {
+	ms, err := migrations()
+	if err != nil {
+		panic(err)
+	}
+	for _, m := range ms {
+		if m.version == v {
+			return m.sql
+		}
+	}
+	panic("no such migration")
 }

@@ -95,7 +95,7 @@ func tenant(t *testing.T, s *postgres.Store, name string) int64 {
 
 func create(t *testing.T, s *postgres.Store, x *sessions.Session) {
 	t.Helper()
-	if err := s.CreateSession(context.Background(), x); err != nil {
+	if err := s.CreateSession(context.Background(), x, nil); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 }
@@ -135,13 +135,13 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("LastMetadata: got %+v, want IP 192.0.2.1 and no country", got.LastMetadata)
 	}
 
-	up, err := s.UpdateSession(ctx, tid, x.Key, func(cur *sessions.Session) error {
+	up, err := s.UpdateSession(ctx, tid, x.Key, func(cur *sessions.Session) (*sessions.ActivityEntry, error) {
 		cur.ClientIDs = append(cur.ClientIDs, "app-2")
 		cur.LastUpdated = now
 		cur.ExpiresAt = now + 7200
 		cur.LastMetadata.Country = ptr("Iceland")
-		return nil
-	})
+		return nil, nil
+	}, 10)
 	if err != nil {
 		t.Fatalf("UpdateSession: %v", err)
 	}
@@ -158,7 +158,7 @@ func TestRoundTrip(t *testing.T) {
 	if _, _, err := s.ListSessions(ctx, sessions.ListQuery{TenantID: tid, UserID: "bob", Sort: sessions.SortSessionID, Page: 1, Size: 10, Now: now}); sessions.ErrorCode(err) != sessions.ENOTFOUND {
 		t.Errorf("ListSessions of unknown user: got %v, want ENOTFOUND", err)
 	}
-	if err := s.CreateSession(ctx, x); sessions.ErrorCode(err) != sessions.ECONFLICT {
+	if err := s.CreateSession(ctx, x, nil); sessions.ErrorCode(err) != sessions.ECONFLICT {
 		t.Errorf("CreateSession again: got %v, want ECONFLICT", err)
 	}
 	if n, err := s.CountActiveSessions(ctx, now); err != nil || n != 1 {
@@ -319,7 +319,7 @@ func TestUnavailable(t *testing.T) {
 		s.Close()
 		check(t, "Ping", func() error { return s.Ping(ctx) })
 		check(t, "SessionByKey", func() error { _, err := s.SessionByKey(ctx, 1, "00"); return err })
-		check(t, "CreateSession", func() error { return s.CreateSession(ctx, newSession(1, "alice", "app")) })
+		check(t, "CreateSession", func() error { return s.CreateSession(ctx, newSession(1, "alice", "app"), nil) })
 	})
 	t.Run("server goes away", func(t *testing.T) {
 		u, p := pgtest.ViaProxy(t)
@@ -341,10 +341,10 @@ func TestUnavailable(t *testing.T) {
 		p.Freeze(true)
 		check(t, "SessionByKey", func() error { _, err := s.SessionByKey(ctx, tid, x.Key); return err })
 		check(t, "UpdateSession", func() error {
-			_, err := s.UpdateSession(ctx, tid, x.Key, func(*sessions.Session) error { return nil })
+			_, err := s.UpdateSession(ctx, tid, x.Key, func(*sessions.Session) (*sessions.ActivityEntry, error) { return nil, nil }, 10)
 			return err
 		})
-		check(t, "CreateSession", func() error { return s.CreateSession(ctx, newSession(tid, "bob", "app")) })
+		check(t, "CreateSession", func() error { return s.CreateSession(ctx, newSession(tid, "bob", "app"), nil) })
 
 		// When the network heals, the store works again without a restart.
 		p.Freeze(false)
@@ -357,7 +357,8 @@ func TestUnavailable(t *testing.T) {
 // seedSQL fills a schema with the shape of a real deployment: two tenants,
 // 20,000 users with three sessions each (a fifth expired, a tenth
 // revoked, each with one of 20 applications and one of three others), and
-// one user with a long history of 1,000 sessions. It is big enough that
+// one user with a long history of 1,000 sessions; every session has three
+// trail entries, and one of the heavy user's has a full trail of 100. It is big enough that
 // the planner's choices are the ones it makes in production, where a
 // sequential scan of sessions would read millions of rows per request.
 const seedSQL = `
@@ -383,6 +384,12 @@ SELECT 1, 'heavy', upper(md5('hid' || g)), upper(md5('hk1' || g) || md5('hk2' ||
 	1700000000 - 1000 + g,
 	CASE WHEN g % 10 = 1 THEN 1700000000 - 10 ELSE 0 END
 FROM generate_series(1, 1000) g;
+INSERT INTO session_activity (session, at, client_id, ip_address, new_country, impossible_travel)
+SELECT s.id, s.initiated_at + n, 'app-' || n, '192.0.2.' || n, n = 1, false
+FROM sessions s, generate_series(1, 3) n;
+INSERT INTO session_activity (session, at, client_id, ip_address, new_country, impossible_travel)
+SELECT s.id, s.initiated_at + n, 'app-' || n % 4, '192.0.2.' || n % 200, false, false
+FROM sessions s, generate_series(4, 100) n WHERE s.session_id = upper(md5('hid' || 2));
 ANALYZE;
 `
 
@@ -477,8 +484,17 @@ func TestQueryPlans(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT session_key FROM sessions WHERE user_id = 'user-7' LIMIT 1").Scan(&key); err != nil {
 		t.Fatal(err)
 	}
+	// The heavy user's session with the full trail.
+	var sessionID string
+	var sessionRow int64
+	if err := conn.QueryRow(ctx, "SELECT session_id, id FROM sessions WHERE session_id = upper(md5('hid' || 2))").Scan(&sessionID, &sessionRow); err != nil {
+		t.Fatal(err)
+	}
 	queries = append(queries,
 		query{name: "session by key", sql: postgres.SessionByKeySQL, args: []any{int64(1), key}, index: "sessions_session_key_key"},
+		query{name: "count activity", sql: postgres.CountActivitySQL, args: []any{int64(1), "heavy", int64(now), sessionID}, index: "session_activity_by_session"},
+		query{name: "list activity", sql: postgres.ListActivitySQL, args: []any{int64(1), "heavy", int64(now), sessionID, 10, 20}, index: "session_activity_by_session"},
+		query{name: "trim activity", sql: postgres.TrimActivitySQL, args: []any{sessionRow, 10}, index: "session_activity_by_session"},
 		query{name: "purge expired", sql: postgres.PurgeExpiredSQL, args: []any{int64(now - 40000), 500}, index: "sessions_by_expires_at"},
 		query{name: "purge revoked", sql: postgres.PurgeRevokedSQL, args: []any{int64(now), 500}, index: "sessions_by_revoked_at"},
 	)
@@ -494,12 +510,12 @@ func TestQueryPlans(t *testing.T) {
 				t.Errorf("%s: sequential scan of %s:\n%s", q.name, n.Relation, text)
 			case n.NodeType == "Sort":
 				sorted = true
-			case strings.HasPrefix(n.Index, "sessions_"): // every index of sessions
-				indexes = append(indexes, n.Index)
+			case strings.HasPrefix(n.Index, "sessions_"), strings.HasPrefix(n.Index, "session_activity_"):
+				indexes = append(indexes, n.Index) // every index of sessions and trails
 			}
 		})
 		if len(indexes) == 0 {
-			t.Errorf("%s: no index of sessions used:\n%s", q.name, text)
+			t.Errorf("%s: no index of sessions or trails used:\n%s", q.name, text)
 		}
 		if q.index != "" && (!slices.Contains(indexes, q.index) || sorted) {
 			t.Errorf("%s: got indexes %v (sort: %v), want %s and no sort:\n%s", q.name, indexes, sorted, q.index, text)
@@ -596,13 +612,13 @@ func TestUpdateSessionLocksTheSession(t *testing.T) {
 		t.Cleanup(unblock)
 		updated := make(chan error, 1)
 		go func() {
-			_, err := s.UpdateSession(ctx, tid, x.Key, func(cur *sessions.Session) error {
+			_, err := s.UpdateSession(ctx, tid, x.Key, func(cur *sessions.Session) (*sessions.ActivityEntry, error) {
 				close(locked)
 				<-release
 				cur.ClientIDs = append(cur.ClientIDs, "app-2")
 				cur.LastUpdated = now
-				return nil
-			})
+				return nil, nil
+			}, 10)
 			updated <- err
 		}()
 		<-locked
@@ -649,14 +665,14 @@ func TestUpdateSessionLocksTheSession(t *testing.T) {
 		var seen int64 = -1
 		updated := make(chan error, 1)
 		go func() {
-			_, err := s.UpdateSession(ctx, tid, x.Key, func(cur *sessions.Session) error {
+			_, err := s.UpdateSession(ctx, tid, x.Key, func(cur *sessions.Session) (*sessions.ActivityEntry, error) {
 				seen = cur.RevokedAt
 				if !cur.Active(now) {
-					return ended
+					return nil, ended
 				}
 				cur.ClientIDs = append(cur.ClientIDs, "app-2")
-				return nil
-			})
+				return nil, nil
+			}, 10)
 			updated <- err
 		}()
 		waitForLockWait(t, app, updated)

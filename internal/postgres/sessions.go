@@ -16,41 +16,81 @@ import (
 const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.client_ids,
 s.initiated_at, s.expires_at, s.last_updated,
 s.ip_address, s.user_agent, s.country, s.city, s.region, s.latitude, s.longitude,
-s.revoked_at`
+s.revoked_at, s.countries, s.last_fix_at, s.last_fix_lat, s.last_fix_lon`
 
 func scanSession(row pgx.Row, extra ...any) (*sessions.Session, error) {
 	var x sessions.Session
+	var fixAt *int64
+	var fixLat, fixLon *float64
 	m := &x.LastMetadata
 	dest := append([]any{&x.TenantID, &x.UserID, &x.ID, &x.Key, &x.ClientIDs,
 		&x.InitiatedAt, &x.ExpiresAt, &x.LastUpdated,
 		&m.IPAddress, &m.UserAgent, &m.Country, &m.City, &m.Region, &m.Latitude, &m.Longitude,
-		&x.RevokedAt}, extra...)
+		&x.RevokedAt, &x.Countries, &fixAt, &fixLat, &fixLon}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
+	}
+	if len(x.Countries) == 0 {
+		x.Countries = nil // the domain's "none"
+	}
+	if fixAt != nil && fixLat != nil && fixLon != nil {
+		x.LastLocated = &sessions.Fix{At: *fixAt, Latitude: *fixLat, Longitude: *fixLon}
 	}
 	return &x, nil
 }
 
-// createSessionSQL registers the user and stores the session in one
-// statement, hence one transaction and one round trip. The foreign key
-// check runs at the end of the statement and so sees a user row inserted
-// by its first part.
+// fixArgs returns the values of last_fix_at, last_fix_lat and
+// last_fix_lon for f, all NULL when f is nil.
+func fixArgs(f *sessions.Fix) (at *int64, lat, lon *float64) {
+	if f == nil {
+		return nil, nil, nil
+	}
+	return &f.At, &f.Latitude, &f.Longitude
+}
+
+// countriesArg returns countries as a never-NULL text[] value.
+func countriesArg(countries []string) []string {
+	if countries == nil {
+		return []string{}
+	}
+	return countries
+}
+
+// createSessionSQL registers the user, stores the session and, if $21 is
+// true, the first entry of its trail ($22-$32), in one statement, hence
+// one transaction and one round trip. The foreign key checks run at the
+// end of the statement and so see the user and session rows inserted by
+// its earlier parts.
 const createSessionSQL = `WITH u AS (
 	INSERT INTO users (tenant_id, user_id, created_at) VALUES ($1, $2, $6)
 	ON CONFLICT DO NOTHING
+), s AS (
+	INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
+		initiated_at, expires_at, last_updated,
+		ip_address, user_agent, country, city, region, latitude, longitude, revoked_at,
+		countries, last_fix_at, last_fix_lat, last_fix_lon)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+	RETURNING id
 )
-INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
-	initiated_at, expires_at, last_updated,
-	ip_address, user_agent, country, city, region, latitude, longitude, revoked_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+INSERT INTO session_activity (session, at, client_id,
+	ip_address, user_agent, country, city, region, latitude, longitude, new_country, impossible_travel)
+SELECT s.id, $22::bigint, $23::text, $24::text, $25::text, $26::text, $27::text, $28::text,
+	$29::text, $30::text, $31::boolean, $32::boolean
+FROM s WHERE $21::boolean`
 
 // CreateSession stores a new session, registering its user on their first
-// session. Returns ECONFLICT if the ID or key is taken.
-func (s *Store) CreateSession(ctx context.Context, x *sessions.Session) error {
+// session, and first, if not nil, as its trail's first entry. Returns
+// ECONFLICT if the ID or key is taken.
+func (s *Store) CreateSession(ctx context.Context, x *sessions.Session, first *sessions.ActivityEntry) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	m := x.LastMetadata
 	clients := appendNew(nil, x.ClientIDs)
+	fixAt, fixLat, fixLon := fixArgs(x.LastLocated)
+	e := first
+	if e == nil {
+		e = &sessions.ActivityEntry{} // not stored: $21 is false
+	}
 	var err error
 	// If the user is erased between the INSERT that finds them and the
 	// foreign key check, the check fails; the next attempt registers the
@@ -59,7 +99,11 @@ func (s *Store) CreateSession(ctx context.Context, x *sessions.Session) error {
 		_, err = s.pool.Exec(ctx, createSessionSQL,
 			x.TenantID, x.UserID, x.ID, x.Key, clients,
 			x.InitiatedAt, x.ExpiresAt, x.LastUpdated,
-			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude, x.RevokedAt)
+			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude, x.RevokedAt,
+			countriesArg(x.Countries), fixAt, fixLat, fixLon,
+			first != nil, e.At, e.ClientID,
+			e.IPAddress, e.UserAgent, e.Country, e.City, e.Region, e.Latitude, e.Longitude,
+			e.NewCountry, e.ImpossibleTravel)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23503" { // foreign_key_violation
 			break
@@ -224,13 +268,18 @@ func (s *Store) SessionByKey(ctx context.Context, tenantID int64, key string) (*
 }
 
 // UpdateSession locks the session with that key, calls fn with its current
-// state and, if fn returns nil, writes back fn's changes to ClientIDs (only
-// appended to), ExpiresAt, LastUpdated and LastMetadata. The row lock
-// (SELECT ... FOR UPDATE) serialises concurrent updates and revocations of
-// the session: fn sees every change committed before it, and a revocation
-// that comes later waits and then applies to the updated row. Returns fn's
-// error, or ENOTFOUND if there is no such session.
-func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) error) (*sessions.Session, error) {
+// state and, if fn returns no error, writes back fn's changes to ClientIDs
+// (only appended to), ExpiresAt, LastUpdated, LastMetadata, Countries and
+// LastLocated; an entry fn returns is appended to the trail, which is then
+// trimmed to its newest keep entries. The row lock (SELECT ... FOR UPDATE)
+// serialises concurrent updates and revocations of the session: fn sees
+// every change committed before it, and a revocation that comes later
+// waits and then applies to the updated row. Returns EINVALID if keep < 1,
+// fn's error, or ENOTFOUND if there is no such session.
+func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) (*sessions.ActivityEntry, error), keep int) (*sessions.Session, error) {
+	if keep < 1 {
+		return nil, sessions.Errorf(sessions.EINVALID, "the trail must keep at least one entry")
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var out *sessions.Session
@@ -244,18 +293,32 @@ WHERE s.tenant_id = $1 AND s.session_key = $2 FOR UPDATE`, tenantID, key), &id)
 			return err
 		}
 		before := slices.Clone(cur.ClientIDs)
-		if err := fn(cur); err != nil {
+		entry, err := fn(cur)
+		if err != nil {
 			return err
 		}
 		// Clients only join: any that fn removed or reordered stay as
 		// they were, and new ones follow in the order fn added them.
 		cur.ClientIDs = appendNew(before, cur.ClientIDs)
+		if len(cur.Countries) == 0 {
+			cur.Countries = nil
+		}
 		m := cur.LastMetadata
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET client_ids = $2, expires_at = $3, last_updated = $4,
-	ip_address = $5, user_agent = $6, country = $7, city = $8, region = $9, latitude = $10, longitude = $11
+		fixAt, fixLat, fixLon := fixArgs(cur.LastLocated)
+		// The writes go in one round trip.
+		var b pgx.Batch
+		b.Queue(`UPDATE sessions SET client_ids = $2, expires_at = $3, last_updated = $4,
+	ip_address = $5, user_agent = $6, country = $7, city = $8, region = $9, latitude = $10, longitude = $11,
+	countries = $12, last_fix_at = $13, last_fix_lat = $14, last_fix_lon = $15
 WHERE id = $1`,
 			id, cur.ClientIDs, cur.ExpiresAt, cur.LastUpdated,
-			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude); err != nil {
+			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude,
+			countriesArg(cur.Countries), fixAt, fixLat, fixLon)
+		if entry != nil {
+			queueAppend(&b, id, entry)
+			b.Queue(trimActivitySQL, id, keep)
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
 		out = cur

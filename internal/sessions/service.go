@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -18,15 +19,16 @@ type Service struct {
 }
 
 // NewService returns a Service. now is the clock (time.Now in production,
-// a fake in tests); locator may be nil, leaving locations unknown.
+// a fake in tests); locator may be nil, leaving locations unknown. Zero
+// trail settings in cfg take their defaults.
 func NewService(store Store, cfg Config, now func() time.Time, locator Locator) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, cfg: cfg, now: now, locator: locator}
+	return &Service{store: store, cfg: cfg.withDefaults(), now: now, locator: locator}
 }
 
-// Config returns the expiry rules in force.
+// Config returns the expiry and trail rules in force.
 func (s *Service) Config() Config { return s.cfg }
 
 // Now returns the current time in Unix seconds, by the service's clock.
@@ -106,29 +108,53 @@ func checkActivity(p Problems, a Activity, clientRequired bool) netip.Addr {
 	} else if utf8.RuneCountInString(a.UserAgent) > MaxUserAgentLen {
 		p.Add("user_agent", "must be at most 1024 characters")
 	}
+	// PostgreSQL text cannot hold U+0000, and no real user agent has it:
+	// refuse it here rather than fail in one store and not another.
+	if strings.IndexByte(a.UserAgent, 0) >= 0 {
+		p.Add("user_agent", "must not contain U+0000")
+	}
 	return ip
 }
 
 // apply records what activity a carried on s at now: a new client joins,
 // a new IP or user agent replaces the old one (fields a leaves empty keep
-// their last known value), and expiry moves.
-func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64) {
+// their last known value), and expiry moves. If a changed the clients, the
+// IP or the user agent, apply returns the trail entry to append (judged,
+// with sess.Countries and sess.LastLocated updated); otherwise nil.
+func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64) *ActivityEntry {
+	e := &ActivityEntry{At: now, ClientID: a.ClientID}
+	changed := false
 	if a.ClientID != "" && !sess.HasClient(a.ClientID) {
 		sess.ClientIDs = append(sess.ClientIDs, a.ClientID)
+		changed = true
 	}
 	if ip.IsValid() {
 		str := ip.Unmap().String()
 		if sess.LastMetadata.IPAddress == nil || *sess.LastMetadata.IPAddress != str {
 			sess.LastMetadata.IPAddress = &str
 			sess.LastMetadata.Location = s.locate(ip)
+			changed = true
 		}
+		// The same address as before keeps the location it was given
+		// then, as the session does.
+		e.IPAddress = &str
+		e.Location = sess.LastMetadata.Location
 	}
 	if a.UserAgent != "" {
 		ua := a.UserAgent
+		if sess.LastMetadata.UserAgent == nil || *sess.LastMetadata.UserAgent != ua {
+			changed = true
+		}
 		sess.LastMetadata.UserAgent = &ua
+		e.UserAgent = &ua
 	}
 	sess.LastUpdated = now
 	sess.ExpiresAt = s.cfg.ExpiresAt(sess.InitiatedAt, now)
+	if !changed {
+		return nil
+	}
+	s.cfg.judge(sess, e)
+	return e
 }
 
 func (s *Service) locate(ip netip.Addr) Location {
@@ -158,8 +184,9 @@ func (s *Service) Start(ctx context.Context, tenantID int64, userID string, a Ac
 		Key:         SessionKey(token),
 		InitiatedAt: now,
 	}
-	s.apply(sess, a, ip, now)
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	// The start is the trail's first entry: a new client always joins.
+	first := s.apply(sess, a, ip, now)
+	if err := s.store.CreateSession(ctx, sess, first); err != nil {
 		return nil, "", err
 	}
 	return sess, token, nil
@@ -186,7 +213,9 @@ func (s *Service) needsWrite(sess *Session, a Activity, ip netip.Addr, now int64
 }
 
 // Validate returns the active session whose token is token and records the
-// activity. Returns ENOTFOUND if the token is unknown, expired or revoked.
+// activity; one that changes the clients, the IP or the user agent also
+// appends to the session's trail. Returns ENOTFOUND if the token is
+// unknown, expired or revoked.
 func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a Activity) (*Session, error) {
 	p := Problems{}
 	checkToken(p, token)
@@ -212,14 +241,14 @@ func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a 
 	if !s.needsWrite(sess, a, ip, now) {
 		return sess, nil
 	}
-	sess, err = s.store.UpdateSession(ctx, tenantID, key, func(cur *Session) error {
-		// Decide again on the locked row: a revocation may have won the race.
+	sess, err = s.store.UpdateSession(ctx, tenantID, key, func(cur *Session) (*ActivityEntry, error) {
+		// Decide again on the locked row: a revocation may have won the
+		// race, and another validation may have made this one a touch.
 		if !cur.Active(now) {
-			return notFound
+			return nil, notFound
 		}
-		s.apply(cur, a, ip, now)
-		return nil
-	})
+		return s.apply(cur, a, ip, now), nil
+	}, s.cfg.TrailLimit)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, notFound
 	}
@@ -266,6 +295,16 @@ func (s *Service) Get(ctx context.Context, tenantID int64, userID, sessionID str
 		return nil, err
 	}
 	return s.store.GetSession(ctx, tenantID, userID, sessionID, s.Now())
+}
+
+// Activity returns a page of the activity trail of an active session of
+// the user, newest first, and how many entries the trail holds. The
+// caller validates paging. Returns ENOTFOUND as Get does.
+func (s *Service) Activity(ctx context.Context, tenantID int64, userID, sessionID string, page, size int) ([]*ActivityEntry, int, error) {
+	if err := checkUserSession(userID, sessionID); err != nil {
+		return nil, 0, err
+	}
+	return s.store.ListActivity(ctx, tenantID, userID, sessionID, s.Now(), page, size)
 }
 
 // Revoke revokes an active session of the user.

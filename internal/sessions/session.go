@@ -4,6 +4,8 @@
 package sessions
 
 import (
+	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -24,6 +26,16 @@ type Session struct {
 	LastMetadata Metadata
 	// RevokedAt is 0 while the session has not been revoked.
 	RevokedAt int64
+
+	// Countries lists the countries (English names, as in Location) that
+	// the session's activity trail has been seen in, in the order first
+	// seen; nil while none. LastLocated is the last trail entry that had
+	// coordinates; nil while none. Both are kept on the session so that the
+	// trail's rules (new country, impossible travel) are decided without
+	// reading the trail, which is trimmed and may have lost the entries
+	// that first saw a country. Neither is shown by the API.
+	Countries   []string
+	LastLocated *Fix
 }
 
 // Active reports whether the session is neither revoked nor expired at now.
@@ -122,7 +134,24 @@ type Config struct {
 	// TouchInterval is how often at most a validation that changes nothing
 	// but the time is written. Zero writes every validation.
 	TouchInterval time.Duration
+	// TrailLimit is how many activity entries are kept per session, the
+	// newest; older ones are dropped as new ones come. Zero means
+	// DefaultTrailLimit, so that a Config written without it still works.
+	TrailLimit int
+	// MaxTravelSpeed, in km/h, is the fastest a user can plausibly move
+	// between two located activities; faster is flagged as impossible
+	// travel. Zero means DefaultMaxTravelSpeed.
+	MaxTravelSpeed float64
 }
+
+// Defaults of the activity trail's settings.
+const (
+	// DefaultTrailLimit keeps weeks of a typical session's changes of
+	// network or device while bounding what one session can store.
+	DefaultTrailLimit = 100
+	// DefaultMaxTravelSpeed is about an airliner's cruising speed.
+	DefaultMaxTravelSpeed = 1000.0
+)
 
 // DefaultConfig is the configuration with the documented defaults.
 func DefaultConfig() Config {
@@ -131,7 +160,20 @@ func DefaultConfig() Config {
 		SlidingLifetime:  7 * 24 * time.Hour,
 		AbsoluteLifetime: 30 * 24 * time.Hour,
 		TouchInterval:    60 * time.Second,
+		TrailLimit:       DefaultTrailLimit,
+		MaxTravelSpeed:   DefaultMaxTravelSpeed,
 	}
+}
+
+// withDefaults returns c with its zero trail settings set to the defaults.
+func (c Config) withDefaults() Config {
+	if c.TrailLimit == 0 {
+		c.TrailLimit = DefaultTrailLimit
+	}
+	if c.MaxTravelSpeed == 0 {
+		c.MaxTravelSpeed = DefaultMaxTravelSpeed
+	}
+	return c
 }
 
 // ExpiresAt computes when a session started at initiated and last active at
@@ -163,6 +205,14 @@ func (c Config) Validate() error {
 	}
 	if c.TouchInterval < 0 {
 		p.Add("touch-interval", "must not be negative")
+	}
+	// Zero is "the default" (see withDefaults); anything else must be a
+	// usable value.
+	if c.TrailLimit < 0 || c.TrailLimit > MaxTrailLimit {
+		p.Add("activity-limit", fmt.Sprintf("must be 1-%d", MaxTrailLimit))
+	}
+	if c.MaxTravelSpeed < 0 || math.IsNaN(c.MaxTravelSpeed) || math.IsInf(c.MaxTravelSpeed, 0) {
+		p.Add("travel-speed", "must be a positive number of km/h")
 	}
 	return p.Err()
 }

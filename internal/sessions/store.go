@@ -21,8 +21,10 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, id string, now int64) error
 
 	// CreateSession stores a new session, registering its user on their
-	// first session. Returns ECONFLICT if the ID or key is taken.
-	CreateSession(ctx context.Context, s *Session) error
+	// first session, and first, if not nil, as the first entry of its
+	// activity trail, all in one transaction. Returns ECONFLICT if the ID
+	// or key is taken.
+	CreateSession(ctx context.Context, s *Session, first *ActivityEntry) error
 	// ListSessions returns one page of a user's active sessions and how many
 	// active sessions match the query in all. Returns ENOTFOUND if the user
 	// is unknown in the tenant.
@@ -34,12 +36,22 @@ type Store interface {
 	// whatever its state, until it is purged. Returns ENOTFOUND if none.
 	SessionByKey(ctx context.Context, tenantID int64, key string) (*Session, error)
 	// UpdateSession locks the session with that key, calls fn with its
-	// current state and, if fn returns nil, writes back fn's changes to
-	// ClientIDs (only appended to), ExpiresAt, LastUpdated and LastMetadata.
-	// Concurrent updates of one session are serialised, so none is lost and
-	// fn always sees a revocation that committed before it. Returns fn's
-	// error, or ENOTFOUND if there is no such session.
-	UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*Session) error) (*Session, error)
+	// current state and, if fn returns no error, writes back fn's changes
+	// to ClientIDs (only appended to), ExpiresAt, LastUpdated,
+	// LastMetadata, Countries and LastLocated. If fn also returns an entry,
+	// it is appended to the session's activity trail and the trail is
+	// trimmed to its newest keep entries, in the same transaction.
+	// Concurrent updates of one session are serialised, so none is lost
+	// and fn always sees a revocation that committed before it. fn must
+	// not call the store. Returns EINVALID if keep < 1 (before calling fn),
+	// fn's error, or ENOTFOUND if there is no such session.
+	UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*Session) (*ActivityEntry, error), keep int) (*Session, error)
+	// ListActivity returns one page (1-based; size entries) of the activity
+	// trail of an active session of the user at now, newest first (the
+	// last recorded first), and how many entries the trail holds. Returns
+	// EINVALID if page or size is below 1, and ENOTFOUND if the user or
+	// such a session does not exist (as GetSession).
+	ListActivity(ctx context.Context, tenantID int64, userID, sessionID string, now int64, page, size int) ([]*ActivityEntry, int, error)
 	// RevokeSession revokes an active session of the user at now. Returns
 	// ENOTFOUND if the user or such a session does not exist.
 	RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error
@@ -49,12 +61,13 @@ type Store interface {
 	// RevokeUserSessions revokes every active session of the user and
 	// returns how many. Returns ENOTFOUND if the user is unknown.
 	RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error)
-	// DeleteUser erases the user and all their sessions. Returns ENOTFOUND
-	// if the user is unknown.
+	// DeleteUser erases the user and all their sessions with their
+	// activity trails. Returns ENOTFOUND if the user is unknown.
 	DeleteUser(ctx context.Context, tenantID int64, userID string) error
 
 	// PurgeSessions deletes at most limit sessions that expired or were
-	// revoked before `before`, and returns how many it deleted.
+	// revoked before `before`, with their activity trails, and returns how
+	// many sessions it deleted.
 	PurgeSessions(ctx context.Context, before int64, limit int) (int, error)
 	// CountActiveSessions counts active sessions of all tenants at now.
 	CountActiveSessions(ctx context.Context, now int64) (int64, error)

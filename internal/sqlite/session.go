@@ -15,39 +15,61 @@ import (
 const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.client_ids,
 	s.initiated_at, s.expires_at, s.last_updated,
 	s.ip_address, s.user_agent, s.country, s.city, s.region, s.latitude, s.longitude,
-	s.revoked_at`
+	s.revoked_at, s.countries, s.last_fix_at, s.last_fix_lat, s.last_fix_lon`
 
 // scanSession scans sessionColumns, after the extra leading destinations.
 func scanSession(r scanner, extra ...any) (*sessions.Session, error) {
 	var (
-		ss      sessions.Session
-		clients string
-		m       [7]sql.NullString
+		ss               sessions.Session
+		clients, visited string
+		m                [7]sql.NullString
+		fixAt            sql.NullInt64
+		fixLat, fixLon   sql.NullFloat64
 	)
 	err := r.Scan(append(extra, &ss.TenantID, &ss.UserID, &ss.ID, &ss.Key, &clients,
 		&ss.InitiatedAt, &ss.ExpiresAt, &ss.LastUpdated,
 		&m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6],
-		&ss.RevokedAt)...)
+		&ss.RevokedAt, &visited, &fixAt, &fixLat, &fixLon)...)
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(clients), &ss.ClientIDs); err != nil {
 		return nil, fmt.Errorf("sqlite: session %s: client_ids: %w", ss.ID, err)
 	}
-	md := &ss.LastMetadata
-	for i, p := range []**string{&md.IPAddress, &md.UserAgent, &md.Country, &md.City, &md.Region, &md.Latitude, &md.Longitude} {
+	if err := json.Unmarshal([]byte(visited), &ss.Countries); err != nil {
+		return nil, fmt.Errorf("sqlite: session %s: countries: %w", ss.ID, err)
+	}
+	if len(ss.Countries) == 0 {
+		ss.Countries = nil // the domain's "none"
+	}
+	if fixAt.Valid && fixLat.Valid && fixLon.Valid {
+		ss.LastLocated = &sessions.Fix{At: fixAt.Int64, Latitude: fixLat.Float64, Longitude: fixLon.Float64}
+	}
+	setStrings(m[:], &ss.LastMetadata.IPAddress, &ss.LastMetadata.UserAgent, &ss.LastMetadata.Location)
+	return &ss, nil
+}
+
+// setStrings sets ip, ua and loc's fields from the nullable strings m, in
+// that order (as the metadata columns are): NULL leaves a field nil.
+func setStrings(m []sql.NullString, ip, ua **string, loc *sessions.Location) {
+	for i, p := range []**string{ip, ua, &loc.Country, &loc.City, &loc.Region, &loc.Latitude, &loc.Longitude} {
 		if m[i].Valid {
 			v := m[i].String
 			*p = &v
 		}
 	}
-	return &ss, nil
 }
 
 // metadataArgs returns the metadata columns' values in sessionColumns order.
 func metadataArgs(m sessions.Metadata) []any {
+	return stringArgs(m.IPAddress, m.UserAgent, m.Location)
+}
+
+// stringArgs returns ip, ua and loc's fields as column values, NULL for
+// nil, in the order of the metadata columns.
+func stringArgs(ip, ua *string, loc sessions.Location) []any {
 	out := make([]any, 0, 7)
-	for _, p := range []*string{m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude} {
+	for _, p := range []*string{ip, ua, loc.Country, loc.City, loc.Region, loc.Latitude, loc.Longitude} {
 		if p == nil {
 			out = append(out, nil)
 		} else {
@@ -57,7 +79,17 @@ func metadataArgs(m sessions.Metadata) []any {
 	return out
 }
 
-// clientsJSON encodes client IDs as the JSON array stored in client_ids.
+// pastArgs returns the values of the columns countries, last_fix_at,
+// last_fix_lat and last_fix_lon of ss.
+func pastArgs(ss *sessions.Session) []any {
+	out := []any{clientsJSON(ss.Countries), nil, nil, nil}
+	if f := ss.LastLocated; f != nil {
+		out[1], out[2], out[3] = f.At, f.Latitude, f.Longitude
+	}
+	return out
+}
+
+// clientsJSON encodes client IDs (or country names) as a JSON array.
 func clientsJSON(ids []string) string {
 	if ids == nil {
 		ids = []string{}
@@ -86,8 +118,9 @@ func userExists(ctx context.Context, tx *sql.Tx, tenantID int64, userID string) 
 }
 
 // CreateSession stores a new session, registering its user on their first
-// session. Returns ECONFLICT if the ID or key is taken.
-func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session) error {
+// session, and first, if not nil, as its trail's first entry. Returns
+// ECONFLICT if the ID or key is taken.
+func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session, first *sessions.ActivityEntry) error {
 	clients := dedup(ss.ClientIDs)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
@@ -99,10 +132,12 @@ func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session) error {
 			ss.InitiatedAt, ss.ExpiresAt, ss.LastUpdated}
 		args = append(args, metadataArgs(ss.LastMetadata)...)
 		args = append(args, ss.RevokedAt)
+		args = append(args, pastArgs(ss)...)
 		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
 			initiated_at, expires_at, last_updated,
-			ip_address, user_agent, country, city, region, latitude, longitude, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			ip_address, user_agent, country, city, region, latitude, longitude, revoked_at,
+			countries, last_fix_at, last_fix_lat, last_fix_lon)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 		if err != nil {
 			return err
 		}
@@ -110,7 +145,13 @@ func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session) error {
 		if err != nil {
 			return err
 		}
-		return addClients(ctx, tx, id, clients)
+		if err := addClients(ctx, tx, id, clients); err != nil {
+			return err
+		}
+		if first == nil {
+			return nil
+		}
+		return appendEntry(ctx, tx, id, first)
 	})
 	if sessions.ErrorCode(err) == sessions.ECONFLICT {
 		return &sessions.Error{Code: sessions.ECONFLICT, Message: "a session with this ID or key already exists", Err: err}
@@ -275,11 +316,16 @@ func (e fnError) Error() string { return e.err.Error() }
 
 // UpdateSession calls fn with the session's current state inside a write
 // transaction (so concurrent updates queue and none is lost) and writes
-// back fn's changes to ClientIDs, ExpiresAt, LastUpdated and LastMetadata.
-// Client IDs fn removed or reordered stay as they were: clients only join.
-// fn must not call the store. Returns fn's error, or ENOTFOUND if there is
-// no such session.
-func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) error) (*sessions.Session, error) {
+// back fn's changes to ClientIDs, ExpiresAt, LastUpdated, LastMetadata,
+// Countries and LastLocated; an entry fn returns is appended to the trail,
+// which is then trimmed to its newest keep entries. Client IDs fn removed
+// or reordered stay as they were: clients only join. fn must not call the
+// store. Returns EINVALID if keep < 1, fn's error, or ENOTFOUND if there
+// is no such session.
+func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) (*sessions.ActivityEntry, error), keep int) (*sessions.Session, error) {
+	if keep < 1 {
+		return nil, sessions.Errorf(sessions.EINVALID, "the trail must keep at least one entry")
+	}
 	var out *sessions.Session
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var rowid int64
@@ -292,7 +338,9 @@ func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 		}
 		cur := *orig
 		cur.ClientIDs = slices.Clone(orig.ClientIDs)
-		if err := fn(&cur); err != nil {
+		cur.Countries = slices.Clone(orig.Countries)
+		entry, err := fn(&cur)
+		if err != nil {
 			return fnError{err}
 		}
 		var added []string
@@ -306,15 +354,30 @@ func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 		next.ExpiresAt = cur.ExpiresAt
 		next.LastUpdated = cur.LastUpdated
 		next.LastMetadata = cur.LastMetadata
+		next.Countries = cur.Countries
+		if len(next.Countries) == 0 {
+			next.Countries = nil
+		}
+		next.LastLocated = cur.LastLocated
 		args := []any{clientsJSON(next.ClientIDs), next.ExpiresAt, next.LastUpdated}
 		args = append(args, metadataArgs(next.LastMetadata)...)
+		args = append(args, pastArgs(&next)...)
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET client_ids = ?, expires_at = ?, last_updated = ?,
-			ip_address = ?, user_agent = ?, country = ?, city = ?, region = ?, latitude = ?, longitude = ?
+			ip_address = ?, user_agent = ?, country = ?, city = ?, region = ?, latitude = ?, longitude = ?,
+			countries = ?, last_fix_at = ?, last_fix_lat = ?, last_fix_lon = ?
 			WHERE id = ?`, append(args, rowid)...); err != nil {
 			return err
 		}
 		if err := addClients(ctx, tx, rowid, added); err != nil {
 			return err
+		}
+		if entry != nil {
+			if err := appendEntry(ctx, tx, rowid, entry); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, trimActivityQuery, rowid, keep); err != nil {
+				return err
+			}
 		}
 		out = &next
 		return nil

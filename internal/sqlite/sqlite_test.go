@@ -110,6 +110,10 @@ func TestQueryPlans(t *testing.T) {
 		{"count active", countActiveQuery, []any{1}, "COVERING INDEX sessions_by_expires_at"},
 		{"by key", sessionByKeyQuery, []any{"K", 1}, "(session_key=?)"},
 		{"by ID", getSessionQuery, []any{"I", 1, "u", 1}, "(session_id=?)"},
+		{"active session of a user", activeSessionQuery, []any{"I", 1, "u", 1}, "(session_id=?)"},
+		{"count activity", countActivityQuery, []any{1}, "COVERING INDEX session_activity_by_session (session=?)"},
+		{"list activity", listActivityQuery, []any{1, 10, 20}, "INDEX session_activity_by_session (session=?)"},
+		{"trim activity", trimActivityQuery, []any{1, 100}, "COVERING INDEX session_activity_by_session (session=? AND seq<?)"},
 	} {
 		plan := explain(t, st, tc.query, tc.args)
 		t.Logf("%s: %q", tc.name, plan)
@@ -136,7 +140,7 @@ func TestReopen(t *testing.T) {
 	}
 	s := &sessions.Session{TenantID: k.TenantID, UserID: "alice", ID: sessions.NewSessionID(), Key: sessions.SessionKey(sessions.NewToken()),
 		ClientIDs: []string{"web"}, InitiatedAt: 1, ExpiresAt: 100, LastUpdated: 1}
-	if err := st.CreateSession(ctx, s); err != nil {
+	if err := st.CreateSession(ctx, s, nil); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	applied := func(st *Store) string {
@@ -251,7 +255,7 @@ func TestUnavailable(t *testing.T) {
 	_, countErr := st.CountActiveSessions(ctx, 0)
 	for name, err := range map[string]error{
 		"Ping":                st.Ping(ctx),
-		"CreateSession":       st.CreateSession(ctx, s),
+		"CreateSession":       st.CreateSession(ctx, s, nil),
 		"ListSessions":        listErr,
 		"SessionByKey":        byKeyErr,
 		"CountActiveSessions": countErr,
@@ -274,9 +278,9 @@ func TestOpenRejectsNonFiles(t *testing.T) {
 	}
 }
 
-// TestDeleteUserLeavesNoClients checks the cascade down to session_clients,
-// which the store interface cannot see.
-func TestDeleteUserLeavesNoClients(t *testing.T) {
+// TestDeleteUserLeavesNoRows checks the cascades down to session_clients
+// and session_activity, which the store interface cannot see.
+func TestDeleteUserLeavesNoRows(t *testing.T) {
 	st := open(t)
 	ctx := t.Context()
 	k := &sessions.APIKey{ID: sessions.NewKeyID(), TenantName: "acme", Name: "k", Scopes: []sessions.Scope{sessions.ScopeSessionsRead},
@@ -287,7 +291,13 @@ func TestDeleteUserLeavesNoClients(t *testing.T) {
 	for _, user := range []string{"alice", "alice", "bob"} {
 		s := &sessions.Session{TenantID: k.TenantID, UserID: user, ID: sessions.NewSessionID(), Key: sessions.SessionKey(sessions.NewToken()),
 			ClientIDs: []string{"web", "mobile"}, ExpiresAt: 1000}
-		if err := st.CreateSession(ctx, s); err != nil {
+		if err := st.CreateSession(ctx, s, &sessions.ActivityEntry{ClientID: "web"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := st.UpdateSession(ctx, k.TenantID, s.Key, func(*sessions.Session) (*sessions.ActivityEntry, error) {
+			return &sessions.ActivityEntry{At: 1, ClientID: "mobile"}, nil
+		}, 10)
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,11 +307,69 @@ func TestDeleteUserLeavesNoClients(t *testing.T) {
 	if n, _ := st.PurgeSessions(ctx, 2000, 10); n != 1 {
 		t.Errorf("PurgeSessions: got %d, want 1 (bob's)", n)
 	}
-	var n int
-	if err := st.reader.QueryRowContext(ctx, `SELECT count(*) FROM session_clients`).Scan(&n); err != nil {
+	for _, table := range []string{"session_clients", "session_activity"} {
+		var n int
+		if err := st.reader.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s after erasing alice and purging bob's session: got %d rows, want 0", table, n)
+		}
+	}
+}
+
+// TestUpgradeKeepsSessions opens a database made by the first schema
+// version, with a session in it, and checks that the session survives the
+// later migrations: it reads back with no past, and takes trail entries.
+func TestUpgradeKeepsSessions(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "sessiond.db")
+	old, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 0 {
-		t.Errorf("session_clients after erasing alice and purging bob's session: got %d rows, want 0", n)
+	first, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		string(first),
+		`INSERT INTO schema_migrations VALUES (1, 1)`,
+		`INSERT INTO tenants (id, name, created_at) VALUES (1, 'acme', 1)`,
+		`INSERT INTO users VALUES (1, 'alice', 1)`,
+		`INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids, initiated_at, expires_at, last_updated, ip_address)
+			VALUES (1, 'alice', '0123456789ABCDEF0123456789ABCDEF', '` + key + `', '["web"]', 1, 1000, 1, '192.0.2.1')`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version-1 database: %v", err)
+	}
+	defer st.Close()
+	got, err := st.SessionByKey(ctx, 1, key)
+	if err != nil {
+		t.Fatalf("SessionByKey after the upgrade: %v", err)
+	}
+	if got.Countries != nil || got.LastLocated != nil || got.ClientIDs[0] != "web" {
+		t.Errorf("session after the upgrade: got clients %q, countries %q, last located %v; want [web], none, nil",
+			got.ClientIDs, got.Countries, got.LastLocated)
+	}
+	e := &sessions.ActivityEntry{At: 2, ClientID: "web", NewCountry: true}
+	if _, err := st.UpdateSession(ctx, 1, key, func(s *sessions.Session) (*sessions.ActivityEntry, error) {
+		s.Countries = []string{"France"}
+		return e, nil
+	}, 10); err != nil {
+		t.Fatalf("UpdateSession after the upgrade: %v", err)
+	}
+	trail, total, err := st.ListActivity(ctx, 1, "alice", got.ID, 2, 1, 10)
+	if err != nil || total != 1 || len(trail) != 1 || *trail[0] != *e {
+		t.Errorf("ListActivity after the upgrade: got %v, total %d, %v; want the one entry", trail, total, err)
 	}
 }

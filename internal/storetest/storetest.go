@@ -53,6 +53,15 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 		{"PurgeSessions", testPurgeSessions},
 		{"CountActiveSessions", testCountActiveSessions},
 		{"Ping", testPing},
+		{"Activity/FirstEntry", testActivityFirstEntry},
+		{"Activity/Append", testActivityAppend},
+		{"Activity/Paging", testActivityPaging},
+		{"Activity/Bound", testActivityBound},
+		{"Activity/NotFound", testActivityNotFound},
+		{"Activity/ErasedWithUser", testActivityErasedWithUser},
+		{"Activity/Purged", testActivityPurged},
+		{"Activity/SessionPast", testActivitySessionPast},
+		{"Activity/Concurrent", testActivityConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -65,6 +74,10 @@ const (
 	t0  int64 = 1_700_000_000
 	day int64 = 86400
 )
+
+// trailKeep is the trail limit the suite passes to UpdateSession where the
+// trail is not what is tested: large enough never to trim.
+const trailKeep = sessions.DefaultTrailLimit
 
 func ptr(s string) *string { return &s }
 
@@ -128,7 +141,7 @@ func newSession(tenantID int64, userID string) *sessions.Session {
 func create(t *testing.T, st sessions.Store, ss ...*sessions.Session) {
 	t.Helper()
 	for _, s := range ss {
-		if err := st.CreateSession(t.Context(), s); err != nil {
+		if err := st.CreateSession(t.Context(), s, nil); err != nil {
 			t.Fatalf("CreateSession(%s): %v", s.ID, err)
 		}
 	}
@@ -164,11 +177,15 @@ func show(s *sessions.Session) string {
 		return "<nil>"
 	}
 	m := s.LastMetadata
+	fix := "nil"
+	if f := s.LastLocated; f != nil {
+		fix = fmt.Sprintf("%+v", *f)
+	}
 	return fmt.Sprintf("{tenant:%d user:%q id:%s key:%s clients:%q initiated:%d expires:%d updated:%d revoked:%d "+
-		"ip:%s ua:%s country:%s city:%s region:%s lat:%s lon:%s}",
+		"ip:%s ua:%s country:%s city:%s region:%s lat:%s lon:%s countries:%#v last located:%s}",
 		s.TenantID, s.UserID, s.ID, s.Key, s.ClientIDs, s.InitiatedAt, s.ExpiresAt, s.LastUpdated, s.RevokedAt,
 		showPtr(m.IPAddress), showPtr(m.UserAgent), showPtr(m.Country), showPtr(m.City), showPtr(m.Region),
-		showPtr(m.Latitude), showPtr(m.Longitude))
+		showPtr(m.Latitude), showPtr(m.Longitude), s.Countries, fix)
 }
 
 // checkSession fails unless got equals want in every field.
@@ -404,6 +421,8 @@ func testCreateSessionRoundTrip(t *testing.T, st sessions.Store) {
 	full.ClientIDs = []string{"web", "api", "mobile"} // join order, not sorted
 	full.InitiatedAt, full.ExpiresAt, full.LastUpdated = t0-100, t0+500, t0-50
 	full.LastMetadata = fullMetadata()
+	full.Countries = []string{"France", "United States of America"}
+	full.LastLocated = &sessions.Fix{At: t0 - 50, Latitude: 34.043238, Longitude: -118.250918}
 	bare := newSession(tid, "alice@example.com") // every metadata field nil
 	partial := newSession(tid, "alice@example.com")
 	partial.InitiatedAt = t0 - 10
@@ -443,7 +462,7 @@ func testCreateSessionConflict(t *testing.T, st sessions.Store) {
 		{"same session ID", sameID},
 		{"same session key", sameKey},
 	} {
-		wantCode(t, "CreateSession("+tc.name+")", st.CreateSession(ctx, tc.s), sessions.ECONFLICT)
+		wantCode(t, "CreateSession("+tc.name+")", st.CreateSession(ctx, tc.s, nil), sessions.ECONFLICT)
 		// Nothing was written: not even the new user.
 		_, _, err := st.ListSessions(ctx, sessions.ListQuery{TenantID: tid, UserID: tc.s.UserID, Sort: sessions.SortInitiatedAt, Page: 1, Size: 10, Now: t0})
 		wantCode(t, "ListSessions of the user of a failed CreateSession ("+tc.name+")", err, sessions.ENOTFOUND)
@@ -724,13 +743,13 @@ func testUpdateSessionWrites(t *testing.T, st sessions.Store) {
 	want := *s
 	for _, step := range steps {
 		var seen *sessions.Session
-		got, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) error {
+		got, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) (*sessions.ActivityEntry, error) {
 			cp := *c
 			cp.ClientIDs = slices.Clone(c.ClientIDs)
 			seen = &cp
 			step.change(c)
-			return nil
-		})
+			return nil, nil
+		}, trailKeep)
 		if err != nil {
 			t.Fatalf("UpdateSession(%s): %v", step.name, err)
 		}
@@ -777,13 +796,13 @@ func testUpdateSessionFnError(t *testing.T, st sessions.Store) {
 	create(t, st, s)
 
 	errBoom := errors.New("boom")
-	got, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) error {
+	got, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) (*sessions.ActivityEntry, error) {
 		c.ClientIDs = append(c.ClientIDs, "evil")
 		c.ExpiresAt += day
 		c.LastUpdated += 100
 		c.LastMetadata = sessions.Metadata{}
-		return errBoom
-	})
+		return nil, errBoom
+	}, trailKeep)
 	if !errors.Is(err, errBoom) {
 		t.Errorf("UpdateSession with a failing fn: got error %v, want fn's error", err)
 	}
@@ -791,10 +810,10 @@ func testUpdateSessionFnError(t *testing.T, st sessions.Store) {
 		t.Errorf("UpdateSession with a failing fn: got %s, want nil", show(got))
 	}
 	// A domain error from fn keeps its code.
-	_, err = st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) error {
+	_, err = st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) (*sessions.ActivityEntry, error) {
 		c.ClientIDs = append(c.ClientIDs, "evil")
-		return sessions.Errorf(sessions.ENOTFOUND, "the session does not exist or has ended")
-	})
+		return nil, sessions.Errorf(sessions.ENOTFOUND, "the session does not exist or has ended")
+	}, trailKeep)
 	wantCode(t, "UpdateSession with fn returning ENOTFOUND", err, sessions.ENOTFOUND)
 
 	checkSession(t, "SessionByKey after failed updates", getByKey(t, st, s), s)
@@ -818,11 +837,11 @@ func testUpdateSessionNotFound(t *testing.T, st sessions.Store) {
 		{"another tenant's session", b, s.Key},
 	} {
 		called := false
-		_, err := st.UpdateSession(ctx, tc.tenant, tc.key, func(c *sessions.Session) error {
+		_, err := st.UpdateSession(ctx, tc.tenant, tc.key, func(c *sessions.Session) (*sessions.ActivityEntry, error) {
 			called = true
 			c.ClientIDs = append(c.ClientIDs, "x")
-			return nil
-		})
+			return nil, nil
+		}, trailKeep)
 		wantCode(t, "UpdateSession("+tc.name+")", err, sessions.ENOTFOUND)
 		if called {
 			t.Errorf("UpdateSession(%s): fn was called, want not", tc.name)
@@ -842,11 +861,11 @@ func testUpdateSessionConcurrent(t *testing.T, st sessions.Store) {
 	for i := range n {
 		client := fmt.Sprintf("client-%02d", i)
 		wg.Go(func() {
-			_, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) error {
+			_, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) (*sessions.ActivityEntry, error) {
 				c.ClientIDs = append(c.ClientIDs, client)
 				c.LastUpdated++ // a lost update would show as a smaller count
-				return nil
-			})
+				return nil, nil
+			}, trailKeep)
 			if err != nil {
 				t.Errorf("UpdateSession(%s): %v", client, err)
 			}
@@ -885,14 +904,14 @@ func testUpdateSessionSeesRevocation(t *testing.T, st sessions.Store) {
 	}
 	errEnded := errors.New("ended")
 	var seen int64
-	_, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) error {
+	_, err := st.UpdateSession(ctx, tid, s.Key, func(c *sessions.Session) (*sessions.ActivityEntry, error) {
 		seen = c.RevokedAt
 		if c.RevokedAt != 0 {
-			return errEnded
+			return nil, errEnded
 		}
 		c.LastUpdated = t0 + 20
-		return nil
-	})
+		return nil, nil
+	}, trailKeep)
 	if seen != t0+10 {
 		t.Errorf("fn saw RevokedAt %d, want %d", seen, t0+10)
 	}
