@@ -76,6 +76,11 @@ func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return v, err
 	}
+	if r.ContentLength > maxBodyBytes {
+		// Refused without reading a byte of it; the server closes the
+		// connection rather than drain it.
+		return v, errBodyTooLarge
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
@@ -108,6 +113,17 @@ func checkContentType(ct string) error {
 	return nil
 }
 
+// errBodyTooLarge is the 413 of a body over maxBodyBytes. It closes the
+// connection: otherwise net/http would first try to read up to 256 KiB more
+// of the body to keep the connection alive, waiting on a client that may
+// never send it (http.MaxBytesReader would tell the server so itself, but
+// the middleware's ResponseWriter hides the unexported method it uses).
+var errBodyTooLarge = &httpError{
+	status: http.StatusRequestEntityTooLarge,
+	detail: "the request body must be at most 64 KiB",
+	header: http.Header{"Connection": {"close"}},
+}
+
 // decodeError turns a JSON decoding error into a client-safe 400 or 413.
 func decodeError(err error) error {
 	var (
@@ -117,7 +133,7 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &maxErr):
-		return errStatus(http.StatusRequestEntityTooLarge, "the request body must be at most 64 KiB")
+		return errBodyTooLarge
 	case errors.Is(err, io.EOF):
 		return badRequest("the request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):

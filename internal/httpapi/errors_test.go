@@ -111,6 +111,8 @@ func TestAccept(t *testing.T) {
 			{"application/*;q=0, */*", http.StatusNotAcceptable},
 			{"application/json;q=0, application/problem+json;q=0, */*", http.StatusNotAcceptable},
 			{"application/json;q=abc", http.StatusNotAcceptable},
+			{"application/json;q=NaN", http.StatusNotAcceptable},
+			{"application/json;q=NaN, application/json", http.StatusOK},
 			{"garbage", http.StatusNotAcceptable},
 		}
 		for _, tt := range tests {
@@ -348,7 +350,7 @@ func TestPanicRecovery(t *testing.T) {
 	// recovery exists for.
 	logs := &syncBuffer{}
 	svc := sessions.NewService(nil, testConfig(), nil, nil)
-	h := httpapi.NewServer(svc, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry())
+	h := httpapi.NewServer(svc, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry(), httpapi.Options{})
 	key := sessions.NewAPIKeySecret()
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, request("GET", "/api/users/u1/sessions", key, ""))

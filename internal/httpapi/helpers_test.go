@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sessiond/sessiond/internal/httpapi"
+	"github.com/sessiond/sessiond/internal/postgres/pgtest"
 	"github.com/sessiond/sessiond/internal/sessions"
 	"github.com/sessiond/sessiond/internal/sqlite"
 )
@@ -35,6 +36,7 @@ type storeFactory struct {
 func storeFactories() []storeFactory {
 	return []storeFactory{
 		{name: "sqlite", open: openSQLite},
+		{name: "postgres", open: func(t testing.TB) sessions.Store { return pgtest.Open(t) }},
 	}
 }
 
@@ -127,6 +129,13 @@ func testConfig() sessions.Config {
 
 func newEnv(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions.Config) *env {
 	t.Helper()
+	return newEnvWith(t, open, cfg, httpapi.Options{})
+}
+
+// newEnvWith is newEnv with server options; a nil opts.Now is the env's
+// fake clock.
+func newEnvWith(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions.Config, opts httpapi.Options) *env {
+	t.Helper()
 	e := &env{
 		t:      t,
 		store:  open(t),
@@ -138,7 +147,10 @@ func newEnv(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions.Con
 	}
 	e.svc = sessions.NewService(e.store, cfg, e.clock.Now, nil)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.h = httpapi.NewServer(e.svc, logger, e.reg)
+	if opts.Now == nil {
+		opts.Now = e.clock.Now
+	}
+	e.h = httpapi.NewServer(e.svc, logger, e.reg, opts)
 	e.addKey("all", "acme", sessions.Scopes...)
 	for _, sc := range sessions.Scopes {
 		e.addKey(string(sc), "acme", sc)

@@ -20,6 +20,7 @@ const activeCacheSeconds = 15
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	limited  *prometheus.CounterVec
 }
 
 // newMetrics registers the API's series on reg, or returns nil if reg is
@@ -39,9 +40,17 @@ func newMetrics(reg *prometheus.Registry, svc *sessions.Service, logger *slog.Lo
 			Help:    "Time to answer HTTP requests, by method and route pattern.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_http_rate_limited_total",
+			Help: "Requests answered 429, by reason: api_key (the key's request rate) or auth_failures (the client address failed authentication too often).",
+		}, []string{"reason"}),
 	}
+	// Both series exist from the start, so that alerts on their rate work
+	// before the first 429.
+	m.limited.WithLabelValues(reasonAPIKey)
+	m.limited.WithLabelValues(reasonAuthFailures)
 	active := &activeCount{svc: svc, logger: logger}
-	reg.MustRegister(m.requests, m.duration, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	reg.MustRegister(m.requests, m.duration, m.limited, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sessiond_active_sessions",
 		Help: "Active sessions of all tenants (counted at most every 15 seconds).",
 	}, active.value))
@@ -55,6 +64,14 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	method = methodLabel(method)
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// rateLimited counts a 429 for reason.
+func (m *metrics) rateLimited(reason string) {
+	if m == nil {
+		return
+	}
+	m.limited.WithLabelValues(reason).Inc()
 }
 
 // methodLabel bounds the method label: clients may send any token as a method.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -34,11 +35,25 @@ func handle(logger *slog.Logger, h apiFunc) http.Handler {
 }
 
 // requireKey authenticates the X-API-KEY header and checks that the key
-// carries scope: 401 without a valid key, 403 without the scope.
-func requireKey(svc *sessions.Service, scope sessions.Scope, h keyFunc) apiFunc {
+// carries scope: 401 without a valid key, 403 without the scope. With rate
+// limiting on, a client address that has failed authentication too often
+// is 429 before its key is looked up, and a key over its request rate is
+// 429 before its scope is checked.
+func requireKey(svc *sessions.Service, lim *limits, m *metrics, scope sessions.Scope, h keyFunc) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := lim.gateAuthFailures(r); err != nil {
+			m.rateLimited(reasonAuthFailures)
+			return err
+		}
 		key, err := svc.Authenticate(r.Context(), r.Header.Get("X-API-KEY"))
 		if err != nil {
+			if sessions.ErrorCode(err) == sessions.EUNAUTHORIZED {
+				lim.authFailed(r)
+			}
+			return err
+		}
+		if err := lim.allowKey(key.ID); err != nil {
+			m.rateLimited(reasonAPIKey)
 			return err
 		}
 		if !key.Has(scope) {
@@ -104,7 +119,7 @@ func qualityOf(params string) float64 {
 			continue
 		}
 		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || q < 0 || q > 1 {
+		if err != nil || !(q >= 0 && q <= 1) { // NaN too
 			return 0
 		}
 		return q
@@ -264,8 +279,16 @@ func recoverPanics(next http.Handler, logger *slog.Logger) http.Handler {
 // route resolves the request to one of mux's patterns. Requests that no
 // pattern matches get a 404 problem, or a 405 problem with the Allow header
 // when another method would match; the mux would answer those in plain text.
+// A path that is not in canonical form ("//", "." or ".." segments) is 404
+// too: the mux would redirect it to the cleaned path, and a client that
+// follows the redirect of DELETE /api/users/./sessions would erase the user
+// "sessions".
 func route(mux *http.ServeMux, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !canonicalPath(r.URL.EscapedPath()) {
+			writeError(w, r, logger, errStatus(http.StatusNotFound, "no such route: the path is not in canonical form"))
+			return
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			infoFrom(r.Context()).route = pattern
@@ -285,6 +308,17 @@ func route(mux *http.ServeMux, logger *slog.Logger) http.Handler {
 			writeError(w, r, logger, errStatus(http.StatusNotFound, "no such route"))
 		}
 	})
+}
+
+// canonicalPath reports whether p is absolute and has no empty, "." or
+// ".." segment (a trailing slash is allowed), so that the mux serves it as
+// it is instead of redirecting.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	return p == clean || p == clean+"/"
 }
 
 // headerRecorder captures the status and headers the mux's own 404/405

@@ -231,6 +231,39 @@ func battery(c *conformance, e *env) {
 	}
 }
 
+// rateLimited sends a request to every route that needs a key, once with a
+// key over its rate and once from an address over its failed-authentication
+// budget, checking each 429. e limits keys and failures to a burst of 1.
+func rateLimited(c *conformance, e *env) {
+	t := c.t
+	t.Helper()
+	s := e.start("u1", "app-1") // spends the burst of the key "all"
+	tok := `{"session_token":"` + s.SessionToken + `"}`
+	routes := []struct{ method, target, body string }{
+		{"GET", "/api/users/u1/sessions", ""},
+		{"POST", "/api/users/u1/sessions", `{"client_id":"app-1"}`},
+		{"GET", "/api/users/u1/sessions/" + s.SessionID, ""},
+		{"DELETE", "/api/users/u1/sessions/" + s.SessionID, ""},
+		{"DELETE", "/api/users/u1/sessions", ""},
+		{"DELETE", "/api/users/u1", ""},
+		{"POST", "/api/sessions/validate", tok},
+		{"POST", "/api/sessions/revoke", tok},
+	}
+	failing := func(r *http.Request) *http.Request { r.RemoteAddr = "203.0.113.9:4000"; return r }
+	w := e.serve(failing(request("GET", "/api/users/u1/sessions", sessions.NewAPIKeySecret(), "")))
+	wantProblem(t, w, http.StatusUnauthorized)
+	for _, rt := range routes {
+		for _, r := range []*http.Request{
+			request(rt.method, rt.target, e.keys["all"], rt.body),
+			failing(request(rt.method, rt.target, e.keys["sessions:read"], rt.body)),
+		} {
+			w := e.serve(r)
+			wantProblem(t, w, http.StatusTooManyRequests)
+			c.check(r, w)
+		}
+	}
+}
+
 func TestOpenAPIConformance(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(testing.TB) sessions.Store) {
 		e := newEnv(t, open, testConfig())
@@ -239,7 +272,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		battery(c, e)
 
 		// 500 on every route: a service without a store panics.
-		broken := httpapi.NewServer(sessions.NewService(nil, testConfig(), nil, nil), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		broken := httpapi.NewServer(sessions.NewService(nil, testConfig(), nil, nil), slog.New(slog.DiscardHandler), prometheus.NewRegistry(), httpapi.Options{})
 		for _, rt := range []struct{ method, target, body string }{
 			{"GET", "/api/users/u2/sessions", ""},
 			{"POST", "/api/users/u2/sessions", `{"client_id":"app-1"}`},
@@ -260,8 +293,12 @@ func TestOpenAPIConformance(t *testing.T) {
 			c.check(r, w)
 		}
 
+		// 429 on every route that needs a key: from a key over its rate,
+		// and from an address that failed authentication too often.
+		rateLimited(c, newEnvWith(t, open, testConfig(), httpapi.Options{KeyRate: 1, KeyBurst: 1, AuthFailRate: 1, AuthFailBurst: 1}))
+
 		// Every operation was exercised; report statuses documented but
-		// not produced (429 needs rate limiting, 409 an id collision).
+		// not produced (409 needs an id collision).
 		for path, item := range doc.Paths.Map() {
 			for method, op := range item.Operations() {
 				seen := c.seen[op.OperationID]
@@ -278,7 +315,7 @@ func TestOpenAPIConformance(t *testing.T) {
 				}
 				slices.Sort(missing)
 				for _, code := range missing {
-					if code != "409" && code != "429" && !(op.OperationID == "healthz" && code == "500") &&
+					if code != "409" && !(op.OperationID == "healthz" && code == "500") &&
 						!(op.OperationID == "getOpenAPI" && code == "500") {
 						t.Errorf("%s: documented status %s was never produced", op.OperationID, code)
 					}
@@ -335,6 +372,8 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 			{"problem without type", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"title":"Not Found","status":404,"detail":"x","instance":"/"}`},
 			{"problem with wrong status", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":400,"detail":"x","instance":"/"}`},
 			{"problem as JSON", getReq, 404, http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":404,"detail":"x","instance":"/"}`},
+			{"429 without Retry-After", getReq, 429, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/429","title":"Too Many Requests","status":429,"detail":"x","instance":"/"}`},
+			{"429 with Retry-After 0", getReq, 429, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}, "Retry-After": {"0"}}, `{"type":"https://httpstatuses.io/429","title":"Too Many Requests","status":429,"detail":"x","instance":"/"}`},
 			{"validation problem without errors", getReq, 422, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/422#validation-error","title":"Unprocessable Entity","status":422,"detail":"x","instance":"/"}`},
 		}
 		if !strings.Contains(session, `"city":null,`) {

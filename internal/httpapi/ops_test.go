@@ -1,11 +1,14 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,7 +84,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func newServerWithoutRegistry(e *env) http.Handler {
-	return httpapi.NewServer(e.svc, slog.New(slog.NewJSONHandler(e.logs, nil)), nil)
+	return httpapi.NewServer(e.svc, slog.New(slog.NewJSONHandler(e.logs, nil)), nil, httpapi.Options{})
 }
 
 func grep(s, substr string) string {
@@ -103,35 +106,77 @@ func TestNoMetricsWithoutRegistry(t *testing.T) {
 	})
 }
 
-// TestLogsHoldNoSecrets runs a full flow and checks that the log names
+// TestLogsHoldNoSecrets runs a full flow, and requests that fail in every
+// way (401, 404, 413, 422, 429, a panic, 503), and checks that the log names
 // every request but never an API key, a session token or a hash of either.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(testing.TB) sessions.Store) {
-		e := newEnv(t, open, testConfig())
+		e := newEnvWith(t, open, testConfig(), httpapi.Options{AuthFailRate: 0.01, AuthFailBurst: 3})
+		var served atomic.Int64
+		counted := func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				served.Add(1)
+				h.ServeHTTP(w, r)
+			})
+		}
+		e.h = counted(e.h)
 		key := e.keys["all"]
+		unknownKey := sessions.NewAPIKeySecret()
+		revokedKey := e.addKey("revoked", "acme", sessions.Scopes...)
+		if err := e.store.RevokeAPIKey(context.Background(), e.keyIDs["revoked"], e.clock.Unix()); err != nil {
+			t.Fatal(err)
+		}
 		s := e.start("u1", "app-1", "ip_address", "1.1.1.1", "user_agent", "UA")
+		ghost := sessions.NewToken()                      // well formed, never issued
+		long := s.SessionToken + strings.Repeat("x", 300) // too long: 422
 		e.validate(s.SessionToken, "client_id", "app-2")
 		e.list("u1", "client_id=app-2")
 		e.do("GET", "/api/users/u1/sessions/"+s.SessionID, "all", "")
+
+		// Bodies that fail, each holding a token.
 		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+s.SessionToken+`","bad":1}`)
 		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+s.SessionToken+`","ip_address":"x"}`)
+		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+long+`"}`)
+		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+ghost+`"}`)
+		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+s.SessionToken+`"`)
+		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+s.SessionToken+`","user_agent":"`+strings.Repeat("a", 70000)+`"}`)
+		e.do("POST", "/api/sessions/validate", "all", `{"session_token":"`+s.SessionToken+`"}`, "Content-Type", "text/plain")
+		e.do("POST", "/api/sessions/revoke", "all", `{"session_token":"`+ghost+`"}`)
 		e.do("POST", "/api/sessions/revoke", "all", `{"session_token":"`+s.SessionToken+`"}`)
 		e.validate(s.SessionToken)
-		e.do("GET", "/api/users/u1/sessions", "", "", "X-API-KEY", sessions.NewAPIKeySecret())
-		e.do("GET", "/api/users/u1/sessions", "", "", "X-API-KEY", key+"x")
+
+		// Keys that fail: 401 until the address is over its budget, then 429.
+		for _, k := range []string{unknownKey, key + "x", "Bearer " + key, revokedKey, key} {
+			e.do("GET", "/api/users/u1/sessions", "", "", "X-API-KEY", k)
+		}
 		e.do("GET", "/api/users/u1/sessions", "sessions:write", "")
+		e.do("POST", "/api/sessions/validate", "", `{"session_token":"`+s.SessionToken+`"}`, "X-API-KEY", key)
+
+		// A panic, with a key and a token in the request.
+		broken := counted(httpapi.NewServer(sessions.NewService(nil, testConfig(), nil, nil), slog.New(slog.NewJSONHandler(e.logs, nil)), nil, httpapi.Options{}))
+		broken.ServeHTTP(httptest.NewRecorder(), request("POST", "/api/sessions/validate", key, `{"session_token":"`+s.SessionToken+`"}`))
+		broken.ServeHTTP(httptest.NewRecorder(), request("GET", "/api/users/u1/sessions", key, ""))
+
+		e.clock.Advance(time.Hour)
 		e.do("DELETE", "/api/users/u1", "all", "")
 		e.store.Close()
 		e.validate(s.SessionToken)
 
 		out := e.logs.String()
-		secrets := map[string]string{
-			"API key":           key,
-			"API key hash":      hex.EncodeToString(sessions.HashAPIKey(key)),
-			"API key hash (uc)": strings.ToUpper(hex.EncodeToString(sessions.HashAPIKey(key))),
-			"session token":     s.SessionToken,
-			"session key":       s.SessionKey,
-			"session key (lc)":  strings.ToLower(s.SessionKey),
+		if !strings.Contains(out, `"msg":"panic"`) || !strings.Contains(out, `"status":429`) || !strings.Contains(out, `"status":413`) {
+			t.Fatalf("the log lacks the panic, the 429 or the 413:\n%s", out)
+		}
+		secrets := map[string]string{}
+		for name, k := range map[string]string{"API key": key, "unknown API key": unknownKey, "revoked API key": revokedKey} {
+			h := hex.EncodeToString(sessions.HashAPIKey(k))
+			secrets[name] = k
+			secrets[name+" hash"] = h
+			secrets[name+" hash (uc)"] = strings.ToUpper(h)
+		}
+		for name, tok := range map[string]string{"session token": s.SessionToken, "unknown token": ghost, "long token": long} {
+			secrets[name] = tok
+			secrets[name+" hash"] = sessions.SessionKey(tok)
+			secrets[name+" hash (lc)"] = strings.ToLower(sessions.SessionKey(tok))
 		}
 		for name, secret := range secrets {
 			if strings.Contains(out, secret) {
@@ -139,13 +184,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			}
 		}
 		lower := strings.ToLower(out)
-		for _, word := range []string{"x-api-key", "sdt_", "sdk_"} {
+		for _, word := range []string{"x-api-key", "sdt_", "sdk_", "bearer"} {
 			if strings.Contains(lower, word) {
 				t.Errorf("the log mentions %q", word)
 			}
 		}
 		// Every request is logged with its route pattern and request id.
-		var n int
+		var n int64
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {
@@ -161,8 +206,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				}
 			}
 		}
-		if n != 13 {
-			t.Errorf("request log lines: got %d, want 13", n)
+		if want := served.Load(); n != want {
+			t.Errorf("request log lines: got %d, want %d", n, want)
 		}
 		if !strings.Contains(out, `"route":"POST /api/sessions/validate"`) {
 			t.Errorf("no request line with the route pattern:\n%s", out)

@@ -10,11 +10,12 @@ import (
 )
 
 // addRoutes registers the whole API surface. Every /api route but the
-// OpenAPI document needs an API key with the scope named next to it.
-func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry) {
+// OpenAPI document needs an API key with the scope named next to it, and
+// only those routes are rate limited.
+func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry, lim *limits, m *metrics) {
 	// api serves an authenticated route that needs scope.
 	api := func(scope sessions.Scope, h keyFunc) http.Handler {
-		return handle(logger, negotiate(requireKey(svc, scope, h)))
+		return handle(logger, negotiate(requireKey(svc, lim, m, scope, h)))
 	}
 	// open serves a route that needs no key.
 	open := func(h apiFunc) http.Handler { return handle(logger, negotiate(h)) }

@@ -1,6 +1,6 @@
 // Package httpapi serves sessiond's HTTP API: the routes of the contract,
 // problem details for every error, API key authentication with scopes,
-// request logs and Prometheus metrics.
+// optional rate limiting, request logs and Prometheus metrics.
 //
 // It follows the shape of Mat Ryer's "How I write HTTP services": NewServer
 // takes every dependency as an argument, routes.go lists the whole API
@@ -20,12 +20,15 @@ import (
 // NewServer returns the HTTP handler of the whole API. reg receives the
 // API's metrics and is served at /metrics; if it is nil, there are neither.
 // The global Prometheus registry is never used, so that several servers
-// (or tests) can live in one process.
-func NewServer(svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry) http.Handler {
+// (or tests) can live in one process. opts tune rate limiting; the zero
+// Options limit nothing. NewServer panics if opts.Validate fails.
+func NewServer(svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry, opts Options) http.Handler {
+	lim := newLimits(opts)
+	m := newMetrics(reg, svc, logger)
 	mux := http.NewServeMux()
-	addRoutes(mux, svc, logger, reg)
+	addRoutes(mux, svc, logger, reg, lim, m)
 	var h http.Handler = route(mux, logger)
 	h = recoverPanics(h, logger)
-	h = observe(h, logger, newMetrics(reg, svc, logger))
+	h = observe(h, logger, m)
 	return h
 }
