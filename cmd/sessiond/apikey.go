@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/postgres"
 	"github.com/sessiond/sessiond/internal/sessions"
 )
 
@@ -33,7 +34,7 @@ func runAPIKey(ctx context.Context, env *environment, args []string) error {
 
 func runAPIKeyCreate(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
-	db := fs.String("db", defaultDB, "database URL: sqlite:PATH")
+	db := fs.String("db", defaultDB, dbHelp)
 	name := fs.String("name", "", "a name for the key, e.g. the application that uses it (required)")
 	scopes := fs.String("scopes", "", "comma-separated scopes: "+scopeList()+" (required)")
 	tenant := fs.String("tenant", sessions.DefaultTenant, "tenant the key belongs to; a new name creates the tenant")
@@ -44,7 +45,7 @@ func runAPIKeyCreate(ctx context.Context, env *environment, args []string) error
 	if err != nil {
 		return fmt.Errorf("--scopes: %s", problems(err))
 	}
-	store, err := openStore(ctx, *db)
+	store, err := openStore(ctx, *db, postgres.Options{})
 	if err != nil {
 		return err
 	}
@@ -62,11 +63,11 @@ func runAPIKeyCreate(ctx context.Context, env *environment, args []string) error
 
 func runAPIKeyList(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("apikey list", flag.ContinueOnError)
-	db := fs.String("db", defaultDB, "database URL: sqlite:PATH")
+	db := fs.String("db", defaultDB, dbHelp)
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, *db)
+	store, err := openStore(ctx, *db, postgres.Options{})
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func runAPIKeyList(ctx context.Context, env *environment, args []string) error {
 
 func runAPIKeyRevoke(ctx context.Context, env *environment, args []string) error {
 	fs := flag.NewFlagSet("apikey revoke", flag.ContinueOnError)
-	db := fs.String("db", defaultDB, "database URL: sqlite:PATH")
+	db := fs.String("db", defaultDB, dbHelp)
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: sessiond apikey revoke [--db URL] KEY_ID")
 		fs.PrintDefaults()
@@ -109,7 +110,7 @@ func runAPIKeyRevoke(ctx context.Context, env *environment, args []string) error
 		fs.Usage()
 		return errors.New("apikey revoke: want exactly one key ID (see apikey list)")
 	}
-	store, err := openStore(ctx, *db)
+	store, err := openStore(ctx, *db, postgres.Options{})
 	if err != nil {
 		return err
 	}

@@ -119,3 +119,30 @@ func TestGeoIPLookupErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestServeGeoIP locates the IP address of a started session through the
+// database given to serve.
+func TestServeGeoIP(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "geo.db")
+	key := apiKey(t, db)
+	base, _, stop := startServe(t, map[string]string{"SESSIOND_DB": db, "SESSIOND_GEOIP_DB": writeGeoIPDB(t)})
+	defer stop()
+	var s struct {
+		Meta map[string]*string `json:"last_metadata"`
+	}
+	for ip, want := range map[string]string{"1.1.1.1": "Los Angeles", "10.0.0.1": "", "2001:db8::1": ""} {
+		if code := call(t, "POST", base+"/api/users/geo/sessions", key, map[string]string{"client_id": "web", "ip_address": ip}, &s); code != 201 {
+			t.Fatalf("start from %s = %d", ip, code)
+		}
+		got := ""
+		if c := s.Meta["city"]; c != nil {
+			got = *c
+		}
+		if got != want {
+			t.Errorf("city of %s = %q, want %q", ip, got, want)
+		}
+		if want != "" && (s.Meta["country"] == nil || *s.Meta["country"] != "United States of America" || *s.Meta["region"] != "North America" || *s.Meta["latitude"] != "34.043238") {
+			t.Errorf("location of %s = %v", ip, s.Meta)
+		}
+	}
+}

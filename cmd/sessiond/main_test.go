@@ -47,7 +47,13 @@ var curlLine = regexp.MustCompile(`curl -s -H "X-API-KEY: (sdk_[A-Za-z0-9_-]+)" 
 // TestServeDemo runs what the README tells a newcomer to run and checks
 // that the printed curl line answers with the demo user's sessions.
 func TestServeDemo(t *testing.T) {
-	db := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+	checkDemo(t, "sqlite:"+filepath.Join(t.TempDir(), "demo.db"))
+}
+
+// checkDemo starts serve --demo twice on db and follows the printed curl
+// line each time.
+func checkDemo(t *testing.T, db string) {
+	t.Helper()
 	for round := range 2 { // a second start finds the demo data and prints a fresh key
 		ctx, cancel := context.WithCancel(context.Background())
 		var out, errb syncBuffer
@@ -172,6 +178,8 @@ func TestCommandErrors(t *testing.T) {
 		{"bad db", nil, []string{"migrate", "--db", "mysql://x"}, "sqlite:PATH"},
 		{"bad scopes", nil, []string{"apikey", "create", "--db", db, "--name", "x", "--scopes", "sessions:all"}, "unknown scope"},
 		{"no name", nil, []string{"apikey", "create", "--db", db, "--scopes", "sessions:read"}, "name"},
+		{"negative rate limit", nil, []string{"serve", "--db", db, "--rate-limit", "-1"}, "rate"},
+		{"zero activity limit", nil, []string{"serve", "--db", db, "--activity-limit", "0"}, "activity-limit"},
 		{"stray argument", nil, []string{"migrate", "--db", db, "extra"}, "unexpected arguments"},
 	}
 	for _, tt := range tests {
@@ -225,5 +233,29 @@ func startServe(t *testing.T, env map[string]string, args ...string) (base strin
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+	}
+}
+
+// TestServeRateLimit turns on the per-key limit from the command line.
+func TestServeRateLimit(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "rl.db")
+	key := apiKey(t, db)
+	base, _, stop := startServe(t, map[string]string{"SESSIOND_DB": db, "SESSIOND_RATE_LIMIT": "0.01"}, "--rate-burst", "2")
+	defer stop()
+	var codes []int
+	var retry string
+	for range 3 {
+		req, _ := http.NewRequest("GET", base+"/api/users/nobody/sessions", nil)
+		req.Header.Set("X-API-KEY", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		retry = resp.Header.Get("Retry-After")
+	}
+	if codes[0] != 404 || codes[1] != 404 || codes[2] != 429 || retry == "" {
+		t.Fatalf("statuses %v, Retry-After %q; want 404 404 429 with Retry-After", codes, retry)
 	}
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sessiond/sessiond/internal/geoip"
 	"github.com/sessiond/sessiond/internal/httpapi"
 	"github.com/sessiond/sessiond/internal/janitor"
+	"github.com/sessiond/sessiond/internal/postgres"
 	"github.com/sessiond/sessiond/internal/sessions"
 	"github.com/sessiond/sessiond/internal/tlscert"
 )
@@ -32,6 +34,9 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
+	// geoipWatchInterval is how often the GeoIP file is checked for a
+	// replacement; SIGHUP reloads at once.
+	geoipWatchInterval = 30 * time.Second
 )
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -39,7 +44,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	jdef := janitor.DefaultConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
-	db := fs.String("db", defaultDB, "database URL: sqlite:PATH")
+	db := fs.String("db", defaultDB, dbHelp)
+	dbMaxConns := fs.Int("db-max-conns", postgres.DefaultMaxConns, "PostgreSQL: connections in this node's pool")
+	dbTimeout := fs.Duration("db-timeout", postgres.DefaultQueryTimeout, "PostgreSQL: longest a store call may take before the request fails with 503")
 	demo := fs.Bool("demo", false, "seed demo users and sessions into an empty store and print a new admin API key")
 	expiration := fs.String("session-expiration", string(def.Expiration), "expiration type: sliding or absolute")
 	sliding := fs.Duration("sliding-lifetime", def.SlidingLifetime, "idle lifetime of a session under sliding expiration")
@@ -50,6 +57,13 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	activityLimit := fs.Int("activity-limit", sessions.DefaultTrailLimit, "activity trail entries kept per session")
+	travelSpeed := fs.Float64("travel-speed", sessions.DefaultMaxTravelSpeed, "km/h above which moving between two located activities is flagged impossible_travel")
+	keyRate := fs.Float64("rate-limit", 0, "requests per second one API key may make, sustained (0: unlimited)")
+	keyBurst := fs.Int("rate-burst", 0, "requests one API key may make at once (0: the rate, at least 1)")
+	authFailRate := fs.Float64("auth-fail-limit", 0, "failed authentications per second one client address may make before it gets 429 (0: unlimited)")
+	authFailBurst := fs.Int("auth-fail-burst", 0, "failed authentications one client address may make at once (0: 10)")
+	geoipDB := fs.String("geoip-db", "", "MaxMind DB (.mmdb) city database(s) to locate IP addresses, comma-separated (e.g. separate IPv4 and IPv6 files); reloaded on SIGHUP and when replaced")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS (HTTP/2) with this PEM certificate file (with --tls-key); reloaded on SIGHUP")
 	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert")
 	if err := env.parse(fs, args); err != nil {
@@ -61,9 +75,21 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		SlidingLifetime:  *sliding,
 		AbsoluteLifetime: *absolute,
 		TouchInterval:    *touch,
+		TrailLimit:       *activityLimit,
+		MaxTravelSpeed:   *travelSpeed,
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("serve: %s", problems(err))
+	}
+	if *activityLimit < 1 || *travelSpeed <= 0 {
+		return errors.New("serve: --activity-limit must be at least 1 and --travel-speed positive")
+	}
+	limits := httpapi.Options{KeyRate: *keyRate, KeyBurst: *keyBurst, AuthFailRate: *authFailRate, AuthFailBurst: *authFailBurst}
+	if err := limits.Validate(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if *dbMaxConns < 1 || *dbMaxConns > 10000 || *dbTimeout <= 0 {
+		return errors.New("serve: --db-max-conns must be 1-10000 and --db-timeout positive")
 	}
 	if *retention < 0 || *purgeInterval <= 0 || *shutdownTimeout <= 0 {
 		return errors.New("serve: --retention must not be negative; --purge-interval and --shutdown-timeout must be positive")
@@ -90,12 +116,25 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		reloads = append(reloads, reload{"tls certificate", certs.Reload})
 	}
 
-	store, err := openStore(ctx, *db)
+	store, err := openStore(ctx, *db, postgres.Options{MaxConns: int32(*dbMaxConns), QueryTimeout: *dbTimeout})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	svc := sessions.NewService(store, cfg, time.Now, nil)
+	var locator sessions.Locator
+	if *geoipDB != "" {
+		geo, err := geoip.NewReloader(*geoipDB, logger)
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go geo.Watch(wctx, geoipWatchInterval)
+		reloads = append(reloads, reload{"geoip database", geo.Reload})
+		locator = geo
+	}
+	svc := sessions.NewService(store, cfg, time.Now, locator)
 
 	var demoKey string
 	if *demo {
@@ -107,7 +146,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(svc, logger, reg),
+		Handler:           httpapi.NewServer(svc, logger, reg, limits),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
