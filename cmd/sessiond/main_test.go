@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -257,5 +258,28 @@ func TestServeRateLimit(t *testing.T) {
 	}
 	if codes[0] != 404 || codes[1] != 404 || codes[2] != 429 || retry == "" {
 		t.Fatalf("statuses %v, Retry-After %q; want 404 404 429 with Retry-After", codes, retry)
+	}
+}
+
+// TestServeConsole checks the binary serves the console next to the API.
+func TestServeConsole(t *testing.T) {
+	base, _, stop := startServe(t, map[string]string{"SESSIOND_DB": "sqlite:" + filepath.Join(t.TempDir(), "c.db")})
+	defer stop()
+	resp, err := http.Get(base + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "sessiond") || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("GET /console = %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+	}
+	resp, err = http.Get(base + "/api/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("GET /api/nope = %d %s, want a 404 problem", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sessiond/sessiond/internal/console"
 	"github.com/sessiond/sessiond/internal/geoip"
 	"github.com/sessiond/sessiond/internal/httpapi"
 	"github.com/sessiond/sessiond/internal/janitor"
@@ -146,7 +147,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(svc, logger, reg, limits),
+		Handler:           newHandler(httpapi.NewServer(svc, logger, reg, limits)),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -211,6 +212,16 @@ wait:
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newHandler serves the web console next to the API. The console only
+// calls the public API, from the browser, with the operator's key.
+func newHandler(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/console/", console.Handler())
+	mux.Handle("/console", console.Handler())
+	mux.Handle("/", api)
+	return mux
 }
 
 // reload is something SIGHUP re-reads from disk.
