@@ -104,6 +104,7 @@ func authzRoutes(f *fixture) []authzRoute {
 	return []authzRoute{
 		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions", "", 200, 404},
 		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions/" + s.SessionID, "", 200, 404},
+		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions/" + s.SessionID + "/activity", "", 200, 404},
 		{sessions.ScopeSessionsRevoke, "DELETE", "/api/users/u1/sessions/" + s.SessionID, "", 204, 404},
 		{sessions.ScopeSessionsRevoke, "DELETE", "/api/users/u1/sessions", "", 204, 404},
 		{sessions.ScopeUsersDelete, "DELETE", "/api/users/u1", "", 204, 404},

@@ -247,22 +247,30 @@ func appendSessionFields(b []byte, s *sessions.Session) []byte {
 	b = strconv.AppendInt(b, s.ExpiresAt, 10)
 	b = append(b, `,"last_updated":`...)
 	b = strconv.AppendInt(b, s.LastUpdated, 10)
-	m := &s.LastMetadata
-	b = append(b, `,"last_metadata":{"country":`...)
-	b = appendOptString(b, m.Country)
-	b = append(b, `,"city":`...)
-	b = appendOptString(b, m.City)
-	b = append(b, `,"region":`...)
-	b = appendOptString(b, m.Region)
-	b = append(b, `,"latitude":`...)
-	b = appendOptString(b, m.Latitude)
-	b = append(b, `,"longitude":`...)
-	b = appendOptString(b, m.Longitude)
-	b = append(b, `,"ip_address":`...)
-	b = appendOptString(b, m.IPAddress)
-	b = append(b, `,"user_agent":`...)
-	b = appendOptString(b, m.UserAgent)
+	b = append(b, `,"last_metadata":{`...)
+	b = appendMetadataFields(b, s.LastMetadata.IPAddress, s.LastMetadata.UserAgent, &s.LastMetadata.Location)
 	return append(b, '}')
+}
+
+// appendMetadataFields appends the members of the last_metadata object,
+// without the braces: the location, the IP address and the user agent,
+// each a string or null. Activity entries carry the same members, so that
+// a client reads both with one type.
+func appendMetadataFields(b []byte, ip, ua *string, loc *sessions.Location) []byte {
+	b = append(b, `"country":`...)
+	b = appendOptString(b, loc.Country)
+	b = append(b, `,"city":`...)
+	b = appendOptString(b, loc.City)
+	b = append(b, `,"region":`...)
+	b = appendOptString(b, loc.Region)
+	b = append(b, `,"latitude":`...)
+	b = appendOptString(b, loc.Latitude)
+	b = append(b, `,"longitude":`...)
+	b = appendOptString(b, loc.Longitude)
+	b = append(b, `,"ip_address":`...)
+	b = appendOptString(b, ip)
+	b = append(b, `,"user_agent":`...)
+	return appendOptString(b, ua)
 }
 
 // sessionJSON is the session object of the API.
@@ -307,6 +315,37 @@ func (v userSessionJSON) appendJSON(b []byte) []byte {
 		b = appendString(b, v.token)
 	}
 	return append(b, '}')
+}
+
+// activityListJSON is a JSON array of activity entries; never null. Each
+// entry is flat: when it was recorded, the client that reported it (null
+// if none was named), the last_metadata members as the activity carried
+// them, and what was unusual about it.
+type activityListJSON []*sessions.ActivityEntry
+
+func (v activityListJSON) appendJSON(b []byte) []byte {
+	b = append(b, '[')
+	for i, e := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"at":`...)
+		b = strconv.AppendInt(b, e.At, 10)
+		b = append(b, `,"client_id":`...)
+		if e.ClientID == "" {
+			b = append(b, "null"...)
+		} else {
+			b = appendString(b, e.ClientID)
+		}
+		b = append(b, ',')
+		b = appendMetadataFields(b, e.IPAddress, e.UserAgent, &e.Location)
+		b = append(b, `,"new_country":`...)
+		b = strconv.AppendBool(b, e.NewCountry)
+		b = append(b, `,"impossible_travel":`...)
+		b = strconv.AppendBool(b, e.ImpossibleTravel)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // rawJSON is a pre-encoded JSON document.

@@ -151,6 +151,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 		}{
 			{"PUT", "/api/users/u1/sessions", []string{"DELETE", "GET", "HEAD", "POST"}},
 			{"PATCH", "/api/users/u1/sessions/0123456789ABCDEF0123456789ABCDEF", []string{"DELETE", "GET", "HEAD"}},
+			{"DELETE", "/api/users/u1/sessions/0123456789ABCDEF0123456789ABCDEF/activity", []string{"GET", "HEAD"}},
 			{"GET", "/api/users/u1", []string{"DELETE"}},
 			{"GET", "/api/sessions/validate", []string{"POST"}},
 			{"DELETE", "/api/sessions/revoke", []string{"POST"}},
@@ -212,6 +213,7 @@ func scopedRoutes(s, ended sessionBody) []scopedRoute {
 	return []scopedRoute{
 		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions", ""},
 		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions/" + s.SessionID, ""},
+		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions/" + s.SessionID + "/activity", ""},
 		{sessions.ScopeSessionsWrite, "POST", "/api/users/u1/sessions", `{"client_id":"app-1"}`},
 		{sessions.ScopeSessionsWrite, "POST", "/api/sessions/validate", `{"session_token":"` + s.SessionToken + `"}`},
 		{sessions.ScopeSessionsWrite, "POST", "/api/sessions/revoke", `{"session_token":"` + ended.SessionToken + `"}`},

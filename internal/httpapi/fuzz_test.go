@@ -244,6 +244,7 @@ func FuzzPathIDs(f *testing.F) {
 			for _, rt := range []struct{ method, path, body string }{
 				{"GET", "/api/users/" + u + "/sessions", ""},
 				{"GET", "/api/users/" + u + "/sessions/" + sid, ""},
+				{"GET", "/api/users/" + u + "/sessions/" + sid + "/activity", ""},
 				{"POST", "/api/users/" + u + "/sessions", `{"client_id":"app-1"}`},
 				{"DELETE", "/api/users/" + u + "/sessions/" + sid, ""},
 				{"DELETE", "/api/users/" + u + "/sessions", ""},

@@ -136,6 +136,13 @@ func newEnv(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions.Con
 // fake clock.
 func newEnvWith(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions.Config, opts httpapi.Options) *env {
 	t.Helper()
+	return newEnvLocated(t, open, cfg, opts, nil)
+}
+
+// newEnvLocated is newEnvWith with a service that locates IP addresses
+// with loc (nil: locations unknown).
+func newEnvLocated(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions.Config, opts httpapi.Options, loc sessions.Locator) *env {
+	t.Helper()
 	e := &env{
 		t:      t,
 		store:  open(t),
@@ -145,7 +152,7 @@ func newEnvWith(t testing.TB, open func(testing.TB) sessions.Store, cfg sessions
 		keys:   map[string]string{},
 		keyIDs: map[string]string{},
 	}
-	e.svc = sessions.NewService(e.store, cfg, e.clock.Now, nil)
+	e.svc = sessions.NewService(e.store, cfg, e.clock.Now, loc)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if opts.Now == nil {
 		opts.Now = e.clock.Now

@@ -161,6 +161,19 @@ func battery(c *conformance, e *env) {
 	send("GET", "/api/users/u1/sessions/"+s.SessionID, all, "", "Accept", "text/html")
 	send("GET", "/api/users/u1/sessions/bad", all, "")
 
+	// Activity: 200 (with and without items), 400, 401, 403, 404, 406, 422.
+	act := "/api/users/u1/sessions/" + s.SessionID + "/activity"
+	send("GET", act, all, "")
+	send("GET", act+"?page=2&size=1", all, "")
+	send("GET", act+"?page=9", all, "")
+	send("GET", act+"?size=1&size=2", all, "")
+	send("GET", act, none, "")
+	send("GET", act, e.keyWithout(sessions.ScopeSessionsRead), "")
+	send("GET", "/api/users/u1/sessions/"+sessions.NewSessionID()+"/activity", all, "")
+	send("GET", "/api/users/ghost/sessions/"+s.SessionID+"/activity", all, "")
+	send("GET", act, all, "", "Accept", "text/html")
+	send("GET", "/api/users/!/sessions/bad/activity?page=0&size=500", all, "")
+
 	// Validate: 200, 400, 401, 403, 404, 406, 413, 415, 422.
 	send("POST", "/api/sessions/validate", all, `{"session_token":"`+s.SessionToken+`","client_id":"app-9"}`)
 	send("POST", "/api/sessions/validate", all, `{"session_token":"`+s.SessionToken+`"} {}`)
@@ -220,6 +233,7 @@ func battery(c *conformance, e *env) {
 		{"GET", "/api/users/u2/sessions", ""},
 		{"POST", "/api/users/u2/sessions", `{"client_id":"app-1"}`},
 		{"GET", "/api/users/u2/sessions/" + s.SessionID, ""},
+		{"GET", "/api/users/u2/sessions/" + s.SessionID + "/activity", ""},
 		{"DELETE", "/api/users/u2/sessions/" + s.SessionID, ""},
 		{"DELETE", "/api/users/u2/sessions", ""},
 		{"DELETE", "/api/users/u2", ""},
@@ -243,6 +257,7 @@ func rateLimited(c *conformance, e *env) {
 		{"GET", "/api/users/u1/sessions", ""},
 		{"POST", "/api/users/u1/sessions", `{"client_id":"app-1"}`},
 		{"GET", "/api/users/u1/sessions/" + s.SessionID, ""},
+		{"GET", "/api/users/u1/sessions/" + s.SessionID + "/activity", ""},
 		{"DELETE", "/api/users/u1/sessions/" + s.SessionID, ""},
 		{"DELETE", "/api/users/u1/sessions", ""},
 		{"DELETE", "/api/users/u1", ""},
@@ -277,6 +292,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			{"GET", "/api/users/u2/sessions", ""},
 			{"POST", "/api/users/u2/sessions", `{"client_id":"app-1"}`},
 			{"GET", "/api/users/u2/sessions/" + sessions.NewSessionID(), ""},
+			{"GET", "/api/users/u2/sessions/" + sessions.NewSessionID() + "/activity", ""},
 			{"DELETE", "/api/users/u2/sessions/" + sessions.NewSessionID(), ""},
 			{"DELETE", "/api/users/u2/sessions", ""},
 			{"DELETE", "/api/users/u2", ""},
@@ -341,6 +357,12 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 		getReq := request("GET", "/api/users/u1/sessions/"+s.SessionID, e.keys["all"], "")
 		gw := e.serve(getReq)
 		session := gw.Body.String()
+		actReq := request("GET", "/api/users/u1/sessions/"+s.SessionID+"/activity", e.keys["all"], "")
+		aw := e.serve(actReq)
+		if err := c.validate(actReq, aw.Code, aw.Header(), aw.Body.Bytes()); err != nil {
+			t.Fatalf("the real activity response does not conform: %v", err)
+		}
+		trail := aw.Body.String()
 
 		withHeader := func(k, v string) http.Header {
 			h := w.Header().Clone()
@@ -369,6 +391,11 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 			{"extra member", getReq, 200, gw.Header(), strings.Replace(session, `{`, `{"user_id":"u1",`, 1)},
 			{"metadata member missing", getReq, 200, gw.Header(), strings.Replace(session, `"city":null,`, ``, 1)},
 			{"time as string", getReq, 200, gw.Header(), strings.Replace(session, `"initiated_at":`, `"initiated_at":"`, 1)},
+			{"activity without X-Pagination", actReq, 200, http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"x"}, "Link": aw.Header()["Link"]}, trail},
+			{"activity flag missing", actReq, 200, aw.Header(), strings.Replace(trail, `,"impossible_travel":false`, ``, 1)},
+			{"activity flag as string", actReq, 200, aw.Header(), strings.Replace(trail, `"new_country":false`, `"new_country":"false"`, 1)},
+			{"activity extra member", actReq, 200, aw.Header(), strings.Replace(trail, `{"at":`, `{"location":null,"at":`, 1)},
+			{"activity client_id empty", actReq, 200, aw.Header(), strings.Replace(trail, `"client_id":"app-1"`, `"client_id":""`, 1)},
 			{"problem without type", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"title":"Not Found","status":404,"detail":"x","instance":"/"}`},
 			{"problem with wrong status", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":400,"detail":"x","instance":"/"}`},
 			{"problem as JSON", getReq, 404, http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":404,"detail":"x","instance":"/"}`},
@@ -378,6 +405,11 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 		}
 		if !strings.Contains(session, `"city":null,`) {
 			t.Fatalf("fixture: session %s has no null city", session)
+		}
+		for _, want := range []string{`{"at":`, `"client_id":"app-1"`, `"new_country":false`, `,"impossible_travel":false`} {
+			if !strings.Contains(trail, want) {
+				t.Fatalf("fixture: trail %s has no %s", trail, want)
+			}
 		}
 		for _, d := range drifts {
 			t.Run(d.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, r
 	// Management API.
 	mux.Handle("GET /api/users/{user_id}/sessions", api(sessions.ScopeSessionsRead, handleSessionsList(svc)))
 	mux.Handle("GET /api/users/{user_id}/sessions/{session_id}", api(sessions.ScopeSessionsRead, handleSessionGet(svc)))
+	mux.Handle("GET /api/users/{user_id}/sessions/{session_id}/activity", api(sessions.ScopeSessionsRead, handleSessionActivity(svc)))
 	mux.Handle("DELETE /api/users/{user_id}/sessions/{session_id}", api(sessions.ScopeSessionsRevoke, handleSessionRevoke(svc)))
 	mux.Handle("DELETE /api/users/{user_id}/sessions", api(sessions.ScopeSessionsRevoke, handleSessionsRevokeAll(svc)))
 	mux.Handle("DELETE /api/users/{user_id}", api(sessions.ScopeUsersDelete, handleUserErase(svc)))

@@ -26,24 +26,76 @@ func handleSessionsList(svc *sessions.Service) keyFunc {
 			return err
 		}
 		q.TenantID = key.TenantID
-		page := q.Page
-		if page > maxPage {
-			// Count with a page that exists; the answer is empty anyway.
-			q.Page = 1
-		}
-		list, total, err := svc.List(r.Context(), q)
+		list, err := fetchPage(w, r, q.Page, q.Size, given, func(page int) ([]*sessions.Session, int, error) {
+			q.Page = page
+			return svc.List(r.Context(), q)
+		})
 		if err != nil {
 			return err
 		}
-		if page != q.Page {
-			list = nil
-		}
-		last := max(1, (total+q.Size-1)/q.Size)
-		h := w.Header()
-		h.Set("X-Pagination", string(appendPagination(nil, q.Size, page, total, page < last)))
-		h.Set("Link", linkHeader(r.URL.EscapedPath(), q.Size, page, last, given))
 		return encode(w, http.StatusOK, sessionListJSON(list))
 	}
+}
+
+// fetchPage calls fetch for one page of size items and, once it succeeds,
+// sets the X-Pagination and Link headers of that page; given holds the
+// query parameters the links keep besides page and size. A page too large
+// to have an offset is past the end of any list: fetch then reads page 1
+// only to learn the total, and the page is empty.
+func fetchPage[T any](w http.ResponseWriter, r *http.Request, page, size int, given url.Values, fetch func(page int) ([]T, int, error)) ([]T, error) {
+	read := page
+	if read > maxPage {
+		read = 1
+	}
+	items, total, err := fetch(read)
+	if err != nil {
+		return nil, err
+	}
+	if read != page {
+		items = nil
+	}
+	last := max(1, (total+size-1)/size)
+	h := w.Header()
+	h.Set("X-Pagination", string(appendPagination(nil, size, page, total, page < last)))
+	h.Set("Link", linkHeader(r.URL.EscapedPath(), size, page, last, given))
+	return items, nil
+}
+
+// parseQuery parses a query string. A query string that cannot be parsed,
+// or one of names given more than once, is 400; other parameters are not
+// looked at, so unknown ones are ignored.
+func parseQuery(rawQuery string, names ...string) (url.Values, error) {
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, badRequest("the query string is malformed")
+	}
+	for _, name := range names {
+		if len(vals[name]) > 1 {
+			return nil, badRequest("the query parameter " + name + " is given more than once")
+		}
+	}
+	return vals, nil
+}
+
+// parsePaging reads the page (default 1) and size (default
+// sessions.DefaultPageSize) parameters of vals, adding an invalid one to p.
+func parsePaging(vals url.Values, p sessions.Problems) (page, size int) {
+	page, size = 1, sessions.DefaultPageSize
+	if v, ok := vals["page"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 {
+			p.Add("page", "must be an integer >= 1")
+		}
+		page = n
+	}
+	if v, ok := vals["size"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > sessions.MaxPageSize {
+			p.Add("size", "must be an integer from 1 to 100")
+		}
+		size = n
+	}
+	return page, size
 }
 
 // parseListQuery reads the list endpoint's query string. A query string that
@@ -51,19 +103,12 @@ func handleSessionsList(svc *sessions.Service) keyFunc {
 // are one 422 that names every one of them. given holds the client_id and
 // sort the client gave, for the Link header.
 func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, given url.Values, err error) {
-	vals, err := url.ParseQuery(rawQuery)
+	vals, err := parseQuery(rawQuery, listParams[:]...)
 	if err != nil {
-		return q, nil, badRequest("the query string is malformed")
-	}
-	for _, name := range listParams {
-		if len(vals[name]) > 1 {
-			return q, nil, badRequest("the query parameter " + name + " is given more than once")
-		}
+		return q, nil, err
 	}
 	q = sessions.ListQuery{
 		UserID: userID,
-		Page:   1,
-		Size:   sessions.DefaultPageSize,
 		Sort:   sessions.SortInitiatedAt,
 		Desc:   true,
 	}
@@ -71,20 +116,7 @@ func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, given url.Va
 	if msg := sessions.CheckID(userID); msg != "" {
 		p.Add("user_id", msg)
 	}
-	if v, ok := vals["page"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 {
-			p.Add("page", "must be an integer >= 1")
-		}
-		q.Page = n
-	}
-	if v, ok := vals["size"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > sessions.MaxPageSize {
-			p.Add("size", "must be an integer from 1 to 100")
-		}
-		q.Size = n
-	}
+	q.Page, q.Size = parsePaging(vals, p)
 	given = url.Values{}
 	if v, ok := vals["client_id"]; ok {
 		if msg := sessions.CheckID(v[0]); msg != "" {
