@@ -267,23 +267,7 @@ func TestCountryTable(t *testing.T) {
 // validation that carries an IP address, on a database of 20,000 networks
 // with full GeoLite2-style records.
 func BenchmarkLocate(b *testing.B) {
-	var networks []network
-	var v4, v6 []netip.Addr
-	codes := []string{"US", "GB", "DE", "JP", "BR", "AU", "IN", "ZA", "FR", "CA"}
-	for i := range 10000 {
-		code := codes[i%len(codes)]
-		city := fmt.Sprintf("City %d", i)
-		lat, lon := float64(i%180)-90+0.123456, float64(i%360)-180+0.654321
-		p4 := fmt.Sprintf("%d.%d.%d.0/24", 11+i/65536, (i/256)%256, i%256)
-		p6 := fmt.Sprintf("2a%02x:%x::/32", i/65536%256, i%65536)
-		networks = append(networks,
-			network{p4, maxmindRecord(code, countries[code].continent, city, lat, lon)},
-			network{p6, maxmindRecord(code, countries[code].continent, city, lat, lon)})
-		v4 = append(v4, netip.MustParsePrefix(p4).Addr().Next())
-		v6 = append(v6, netip.MustParsePrefix(p6).Addr().Next())
-	}
-	path := filepath.Join(b.TempDir(), "bench.mmdb")
-	writeDB(b, path, "GeoLite2-City", 6, networks)
+	path, v4, v6 := benchDB(b)
 	db, err := Open(path)
 	if err != nil {
 		b.Fatal(err)
@@ -322,4 +306,28 @@ func BenchmarkLocate(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchDB writes a database of 20,000 networks with full GeoLite2-style
+// records and returns its path and an address in each IPv4 and IPv6
+// network.
+func benchDB(b *testing.B) (path string, v4, v6 []netip.Addr) {
+	b.Helper()
+	var networks []network
+	codes := []string{"US", "GB", "DE", "JP", "BR", "AU", "IN", "ZA", "FR", "CA"}
+	for i := range 10000 {
+		code := codes[i%len(codes)]
+		city := fmt.Sprintf("City %d", i)
+		lat, lon := float64(i%180)-90+0.123456, float64(i%360)-180+0.654321
+		p4 := fmt.Sprintf("%d.%d.%d.0/24", 11+i/65536, (i/256)%256, i%256)
+		p6 := fmt.Sprintf("2a%02x:%x::/32", i/65536%256, i%65536)
+		networks = append(networks,
+			network{p4, maxmindRecord(code, countries[code].continent, city, lat, lon)},
+			network{p6, maxmindRecord(code, countries[code].continent, city, lat, lon)})
+		v4 = append(v4, netip.MustParsePrefix(p4).Addr().Next())
+		v6 = append(v6, netip.MustParsePrefix(p6).Addr().Next())
+	}
+	path = filepath.Join(b.TempDir(), "bench.mmdb")
+	writeDB(b, path, "GeoLite2-City", 6, networks)
+	return path, v4, v6
 }
