@@ -108,6 +108,11 @@ func authzRoutes(f *fixture) []authzRoute {
 		{sessions.ScopeSessionsRevoke, "DELETE", "/api/users/u1/sessions/" + s.SessionID, "", 204, 404},
 		{sessions.ScopeSessionsRevoke, "DELETE", "/api/users/u1/sessions", "", 204, 404},
 		{sessions.ScopeUsersDelete, "DELETE", "/api/users/u1", "", 204, 404},
+		{sessions.ScopeSessionsRevoke, "DELETE", "/api/users/u1/sessions?except=" + s.SessionID, "", 204, 404},
+		{sessions.ScopeSessionsRead, "GET", "/api/users/u1/sessions?status=ended", "", 200, 404},
+		// Every tenant has sessions of app-1: another tenant's key revokes
+		// its own.
+		{sessions.ScopeSessionsRevoke, "POST", "/api/sessions/revoke_bulk", `{"filter":{"client_id":"app-1"}}`, 200, 200},
 		// Starting a session for u1 with another tenant's key makes another
 		// user u1, in that tenant.
 		{sessions.ScopeSessionsWrite, "POST", "/api/users/u1/sessions", `{"client_id":"app-3","ip_address":"2.2.2.2","user_agent":"UA 2"}`, 201, 201},

@@ -298,6 +298,32 @@ func (v sessionListJSON) appendJSON(b []byte) []byte {
 	return append(b, ']')
 }
 
+// endedListJSON is a JSON array of ended sessions: each is the session
+// object followed by "ended_at" and "end_reason" (see Config.EndOf), so
+// that a client reads both kinds with one type. Never null.
+type endedListJSON struct {
+	list []*sessions.Session
+	cfg  sessions.Config
+}
+
+func (v endedListJSON) appendJSON(b []byte) []byte {
+	b = append(b, '[')
+	for i, s := range v.list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		at, reason := v.cfg.EndOf(s)
+		b = append(b, '{')
+		b = appendSessionFields(b, s)
+		b = append(b, `,"ended_at":`...)
+		b = strconv.AppendInt(b, at, 10)
+		b = append(b, `,"end_reason":`...)
+		b = appendString(b, string(reason))
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
 // userSessionJSON is a session object with its "user_id" and, once when
 // the session starts, its "session_token".
 type userSessionJSON struct {

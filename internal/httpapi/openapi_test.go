@@ -204,6 +204,37 @@ func battery(c *conformance, e *env) {
 	send("DELETE", "/api/users/u1/sessions/"+s.SessionID, all, "", "Accept", "text/html")
 	send("DELETE", "/api/users/u1/sessions/x", all, "")
 
+	// Revoke all but one: 204, 400, 404, 422. s stays active.
+	send("DELETE", "/api/users/u1/sessions?except="+s.SessionID, all, "")
+	send("DELETE", "/api/users/u1/sessions?except="+s.SessionID+"&except="+s.SessionID, all, "")
+	send("DELETE", "/api/users/u1/sessions?except="+sessions.NewSessionID(), all, "")
+	send("DELETE", "/api/users/u1/sessions?except=x", all, "")
+
+	// Ended sessions (s2 revoked, s3 signed out): 200 with ended_at and
+	// end_reason; 422 for a bad status.
+	if w := send("GET", "/api/users/u1/sessions?status=ended", all, ""); !strings.Contains(w.Body.String(), `"end_reason":"signed_out"`) {
+		t.Errorf("status=ended: got %s, want ended sessions", w.Body.String())
+	}
+	send("GET", "/api/users/u1/sessions?status=active&sort=session_id:1", all, "")
+	send("GET", "/api/users/u1/sessions?status=gone", all, "")
+
+	// Bulk revocation: 200 (dry run with a sample, real run), 400, 401,
+	// 403, 406, 413, 415, 422.
+	bulk := "/api/sessions/revoke_bulk"
+	if w := send("POST", bulk, all, `{"filter":{"user_id":"u1"},"dry_run":true}`); !strings.Contains(w.Body.String(), s.SessionID) {
+		t.Errorf("dry run: got %s, want a sample with %s", w.Body.String(), s.SessionID)
+	}
+	send("POST", bulk, all, `{"filter":{"client_id":"app-1","idle_longer_than":1,"started_before":1,"country":"France"},"dry_run":true,"sample_size":0}`)
+	send("POST", bulk, all, `{"filter":{"user_id":"u1","client_id":"app-1"}}`)
+	send("POST", bulk, all, `{"filter":{"user":"u1"}}`)
+	send("POST", bulk, "", `{"filter":{"user_id":"u1"}}`)
+	send("POST", bulk, e.keyWithout(sessions.ScopeSessionsRevoke), `{"filter":{"user_id":"u1"}}`)
+	send("POST", bulk, all, `{"filter":{"user_id":"u1"}}`, "Accept", "text/html")
+	send("POST", bulk, all, `{"filter":{"country":"`+strings.Repeat("a", 70000)+`"}}`)
+	send("POST", bulk, all, `{"filter":{"user_id":"u1"}}`, "Content-Type", "text/plain")
+	send("POST", bulk, all, `{"filter":{}}`)
+	send("POST", bulk, all, `{"filter":{"user_id":"!","idle_longer_than":0},"sample_size":101}`)
+
 	// Revoke all: 204, 401, 403, 404, 406, 422.
 	send("DELETE", "/api/users/u1/sessions", all, "")
 	send("DELETE", "/api/users/u1/sessions", "", "")
@@ -239,6 +270,7 @@ func battery(c *conformance, e *env) {
 		{"DELETE", "/api/users/u2", ""},
 		{"POST", "/api/sessions/validate", tok},
 		{"POST", "/api/sessions/revoke", tok},
+		{"POST", "/api/sessions/revoke_bulk", `{"filter":{"user_id":"u2"}}`},
 	} {
 		// The key cannot be checked either: 503 before anything else.
 		send(rt.method, rt.target, all, rt.body)
@@ -263,6 +295,7 @@ func rateLimited(c *conformance, e *env) {
 		{"DELETE", "/api/users/u1", ""},
 		{"POST", "/api/sessions/validate", tok},
 		{"POST", "/api/sessions/revoke", tok},
+		{"POST", "/api/sessions/revoke_bulk", `{"filter":{"user_id":"u1"},"dry_run":true}`},
 	}
 	failing := func(r *http.Request) *http.Request { r.RemoteAddr = "203.0.113.9:4000"; return r }
 	w := e.serve(failing(request("GET", "/api/users/u1/sessions", sessions.NewAPIKeySecret(), "")))
@@ -298,6 +331,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			{"DELETE", "/api/users/u2", ""},
 			{"POST", "/api/sessions/validate", `{}`},
 			{"POST", "/api/sessions/revoke", `{}`},
+			{"POST", "/api/sessions/revoke_bulk", `{"filter":{"user_id":"u2"}}`},
 			{"GET", "/readyz", ""},
 		} {
 			r := request(rt.method, rt.target, sessions.NewAPIKeySecret(), rt.body)
@@ -363,6 +397,18 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 			t.Fatalf("the real activity response does not conform: %v", err)
 		}
 		trail := aw.Body.String()
+		if w := e.do("POST", "/api/sessions/revoke", "all", `{"session_token":"`+s.SessionToken+`"}`); w.Code != http.StatusNoContent {
+			t.Fatalf("sign out: got %d", w.Code)
+		}
+		endedReq := request("GET", "/api/users/u1/sessions?status=ended", e.keys["all"], "")
+		ew := e.serve(endedReq)
+		if err := c.validate(endedReq, ew.Code, ew.Header(), ew.Body.Bytes()); err != nil {
+			t.Fatalf("the real ended list does not conform: %v", err)
+		}
+		ended := ew.Body.String()
+		if !strings.Contains(ended, `,"end_reason":"signed_out"`) {
+			t.Fatalf("fixture: ended list %s has no signed_out", ended)
+		}
 
 		withHeader := func(k, v string) http.Header {
 			h := w.Header().Clone()
@@ -396,6 +442,9 @@ func TestOpenAPIDetectsDrift(t *testing.T) {
 			{"activity flag as string", actReq, 200, aw.Header(), strings.Replace(trail, `"new_country":false`, `"new_country":"false"`, 1)},
 			{"activity extra member", actReq, 200, aw.Header(), strings.Replace(trail, `{"at":`, `{"location":null,"at":`, 1)},
 			{"activity client_id empty", actReq, 200, aw.Header(), strings.Replace(trail, `"client_id":"app-1"`, `"client_id":""`, 1)},
+			{"ended session without end_reason", endedReq, 200, ew.Header(), strings.Replace(ended, `,"end_reason":"signed_out"`, ``, 1)},
+			{"ended session with an unknown reason", endedReq, 200, ew.Header(), strings.Replace(ended, `"signed_out"`, `"logged_out"`, 1)},
+			{"ended session without ended_at", endedReq, 200, ew.Header(), strings.Replace(ended, `"ended_at":`, `"ended":`, 1)},
 			{"problem without type", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"title":"Not Found","status":404,"detail":"x","instance":"/"}`},
 			{"problem with wrong status", getReq, 404, http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":400,"detail":"x","instance":"/"}`},
 			{"problem as JSON", getReq, 404, http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"x"}}, `{"type":"https://httpstatuses.io/404","title":"Not Found","status":404,"detail":"x","instance":"/"}`},

@@ -10,7 +10,7 @@ import (
 )
 
 // listParams are the query parameters of the list endpoint.
-var listParams = [...]string{"page", "size", "client_id", "sort"}
+var listParams = [...]string{"page", "size", "client_id", "sort", "status"}
 
 // maxPage is the largest page whose offset cannot overflow; larger pages
 // are past the end of any list.
@@ -18,7 +18,8 @@ const maxPage = (1<<63-1)/sessions.MaxPageSize - 1
 
 // handleSessionsList serves GET /api/users/{user_id}/sessions, the seed's
 // "Get all sessions": one page of the user's active sessions, with the
-// X-Pagination and Link headers.
+// X-Pagination and Link headers. With status=ended it lists the user's
+// ended sessions instead, each with when and why it ended.
 func handleSessionsList(svc *sessions.Service) keyFunc {
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
 		q, given, err := parseListQuery(r.PathValue("user_id"), r.URL.RawQuery)
@@ -32,6 +33,9 @@ func handleSessionsList(svc *sessions.Service) keyFunc {
 		})
 		if err != nil {
 			return err
+		}
+		if q.Status == sessions.StatusEnded {
+			return encode(w, http.StatusOK, endedListJSON{list, svc.Config()})
 		}
 		return encode(w, http.StatusOK, sessionListJSON(list))
 	}
@@ -100,8 +104,8 @@ func parsePaging(vals url.Values, p sessions.Problems) (page, size int) {
 
 // parseListQuery reads the list endpoint's query string. A query string that
 // cannot be parsed, or a known parameter given twice, is 400; invalid values
-// are one 422 that names every one of them. given holds the client_id and
-// sort the client gave, for the Link header.
+// are one 422 that names every one of them. given holds the client_id,
+// sort and status the client gave, for the Link header.
 func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, given url.Values, err error) {
 	vals, err := parseQuery(rawQuery, listParams[:]...)
 	if err != nil {
@@ -144,6 +148,12 @@ func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, given url.Va
 		}
 		given["sort"] = v
 	}
+	if v, ok := vals["status"]; ok {
+		if q.Status = sessions.Status(v[0]); !q.Status.Valid() {
+			p.Add("status", "must be active or ended")
+		}
+		given["status"] = v
+	}
 	return q, given, p.Err()
 }
 
@@ -165,12 +175,12 @@ func appendPagination(b []byte, size, page, total int, hasNext bool) []byte {
 
 // linkHeader returns an RFC 8288 Link header with the first, prev, next and
 // last pages, as URLs relative to the host that keep the client's size,
-// client_id and sort.
+// client_id, sort and status.
 func linkHeader(path string, size, page, last int, given url.Values) string {
 	var extra strings.Builder
 	extra.WriteString("&size=")
 	extra.WriteString(strconv.Itoa(size))
-	for _, name := range [...]string{"client_id", "sort"} {
+	for _, name := range [...]string{"client_id", "sort", "status"} {
 		if v, ok := given[name]; ok {
 			extra.WriteString("&" + name + "=")
 			extra.WriteString(url.QueryEscape(v[0]))
@@ -208,9 +218,10 @@ func handleSessionGet(svc *sessions.Service) keyFunc {
 }
 
 // handleSessionRevoke serves DELETE /api/users/{user_id}/sessions/{session_id}.
+// The session ends as "revoked", by the request's key.
 func handleSessionRevoke(svc *sessions.Service) keyFunc {
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		if err := svc.Revoke(r.Context(), key.TenantID, r.PathValue("user_id"), r.PathValue("session_id")); err != nil {
+		if err := svc.Revoke(r.Context(), key.TenantID, r.PathValue("user_id"), r.PathValue("session_id"), key.ID); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -219,10 +230,29 @@ func handleSessionRevoke(svc *sessions.Service) keyFunc {
 }
 
 // handleSessionsRevokeAll serves DELETE /api/users/{user_id}/sessions:
-// "sign out everywhere".
+// "sign out everywhere", or with ?except={session_id} "sign out everywhere
+// else". The sessions end as "revoked_all", by the request's key.
 func handleSessionsRevokeAll(svc *sessions.Service) keyFunc {
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		if _, err := svc.RevokeAll(r.Context(), key.TenantID, r.PathValue("user_id")); err != nil {
+		vals, err := parseQuery(r.URL.RawQuery, "except")
+		if err != nil {
+			return err
+		}
+		userID, except := r.PathValue("user_id"), ""
+		if v, ok := vals["except"]; ok {
+			if v[0] == "" {
+				// Given but empty is invalid, not "no exception": the
+				// service cannot tell the two apart.
+				p := sessions.Problems{}
+				if msg := sessions.CheckID(userID); msg != "" {
+					p.Add("user_id", msg)
+				}
+				p.Add("except", sessions.CheckSessionID(""))
+				return p.Err()
+			}
+			except = v[0]
+		}
+		if _, err := svc.RevokeAll(r.Context(), key.TenantID, userID, except, key.ID); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -286,7 +316,8 @@ func handleSessionValidate(svc *sessions.Service) keyFunc {
 }
 
 // handleSessionSignOut serves POST /api/sessions/revoke: sign-out by token,
-// idempotent for sessions that already ended.
+// idempotent for sessions that already ended. The session ends as
+// "signed_out", by the request's key.
 func handleSessionSignOut(svc *sessions.Service) keyFunc {
 	type request struct {
 		SessionToken string `json:"session_token"`
@@ -296,7 +327,7 @@ func handleSessionSignOut(svc *sessions.Service) keyFunc {
 		if err != nil {
 			return err
 		}
-		if err := svc.SignOut(r.Context(), key.TenantID, req.SessionToken); err != nil {
+		if err := svc.SignOut(r.Context(), key.TenantID, req.SessionToken, key.ID); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

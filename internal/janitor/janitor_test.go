@@ -47,7 +47,7 @@ func TestRoundPurgesEndedSessionsAfterRetention(t *testing.T) {
 	}
 	start(7, "idle")
 	for _, s := range start(5, "revoked") {
-		if err := svc.Revoke(ctx, k.TenantID, "revoked", s.ID); err != nil {
+		if err := svc.Revoke(ctx, k.TenantID, "revoked", s.ID, k.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,14 +3,18 @@ package postgres
 // Internals that the external tests inspect: the exact SQL whose plans
 // they check, and the number of embedded migrations.
 var (
-	ListSQL  = listSQL
-	CountSQL = countSQL
+	ListSQL           = listSQL
+	CountSQL          = countSQL
+	MatchCountSQL     = matchCountSQL
+	MatchSampleSQL    = matchSampleSQL
+	RevokeMatchingSQL = revokeMatchingSQL
 )
 
 const (
 	SessionByKeySQL = sessionByKeySQL
 	PurgeExpiredSQL = purgeExpiredSQL
 	PurgeRevokedSQL = purgeRevokedSQL
+	RevokeUserSQL   = revokeUserSQL
 
 	CountActivitySQL = countActivitySQL
 	ListActivitySQL  = listActivitySQL

@@ -164,16 +164,16 @@ func TestRoundTrip(t *testing.T) {
 	if n, err := s.CountActiveSessions(ctx, now); err != nil || n != 1 {
 		t.Errorf("CountActiveSessions: got %d, %v; want 1", n, err)
 	}
-	if err := s.RevokeSessionByKey(ctx, tid, x.Key, now); err != nil {
+	if err := s.RevokeSessionByKey(ctx, tid, x.Key, now, "key_1"); err != nil {
 		t.Fatalf("RevokeSessionByKey: %v", err)
 	}
-	if err := s.RevokeSessionByKey(ctx, tid, x.Key, now+1); err != nil {
+	if err := s.RevokeSessionByKey(ctx, tid, x.Key, now+1, "key_1"); err != nil {
 		t.Fatalf("RevokeSessionByKey of a revoked session: %v", err)
 	}
 	if got, _ := s.SessionByKey(ctx, tid, x.Key); got == nil || got.RevokedAt != now {
 		t.Fatalf("RevokedAt: got %+v, want %d", got, now)
 	}
-	wantCode(t, "RevokeSessionByKey of unknown key", s.RevokeSessionByKey(ctx, tid, "00", now), sessions.ENOTFOUND)
+	wantCode(t, "RevokeSessionByKey of unknown key", s.RevokeSessionByKey(ctx, tid, "00", now, "key_1"), sessions.ENOTFOUND)
 	wantCode(t, "GetSession of revoked session", func() error { _, err := s.GetSession(ctx, tid, "alice", x.ID, now); return err }(), sessions.ENOTFOUND)
 	if n, err := s.PurgeSessions(ctx, now+1, 10); err != nil || n != 1 {
 		t.Errorf("PurgeSessions: got %d, %v; want 1", n, err)
@@ -430,8 +430,16 @@ func explain(t *testing.T, conn *pgx.Conn, sql string, args ...any) (planNode, s
 
 // literal renders a test argument as SQL, for EXECUTE.
 func literal(v any) string {
-	if s, ok := v.(string); ok {
+	switch s := v.(type) {
+	case *string:
+		if s == nil {
+			return "NULL"
+		}
+		return literal(*s)
+	case string:
 		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	case sessions.EndReason:
+		return literal(string(s))
 	}
 	return fmt.Sprint(v)
 }
@@ -460,26 +468,45 @@ func TestQueryPlans(t *testing.T) {
 		index string
 	}
 	var queries []query
-	for _, user := range []string{"user-7", "heavy"} {
-		for _, client := range []string{"", "app-1"} {
-			for _, f := range sessions.SortFields {
-				for _, desc := range []bool{false, true} {
-					q := sessions.ListQuery{TenantID: 1, UserID: user, ClientID: client, Sort: f, Desc: desc, Page: 3, Size: 10, Now: now}
-					sql, args, err := postgres.ListSQL(q)
-					if err != nil {
-						t.Fatal(err)
+	for _, status := range []sessions.Status{sessions.StatusActive, sessions.StatusEnded} {
+		for _, user := range []string{"user-7", "heavy"} {
+			for _, client := range []string{"", "app-1"} {
+				for _, f := range sessions.SortFields {
+					for _, desc := range []bool{false, true} {
+						q := sessions.ListQuery{TenantID: 1, UserID: user, Status: status, ClientID: client, Sort: f, Desc: desc, Page: 3, Size: 10, Now: now}
+						sql, args, err := postgres.ListSQL(q)
+						if err != nil {
+							t.Fatal(err)
+						}
+						qq := query{name: fmt.Sprintf("list %s %s client=%q sort=%s desc=%v", status, user, client, f, desc), sql: sql, args: args}
+						if user == "heavy" && client == "" {
+							qq.index = "sessions_by_user_" + string(f)
+						}
+						queries = append(queries, qq)
 					}
-					qq := query{name: fmt.Sprintf("list %s client=%q sort=%s desc=%v", user, client, f, desc), sql: sql, args: args}
-					if user == "heavy" && client == "" {
-						qq.index = "sessions_by_user_" + string(f)
-					}
-					queries = append(queries, qq)
 				}
+				sql, args := postgres.CountSQL(sessions.ListQuery{TenantID: 1, UserID: user, Status: status, ClientID: client, Now: now})
+				queries = append(queries, query{name: fmt.Sprintf("count %s %s client=%q", status, user, client), sql: sql, args: args})
 			}
-			sql, args := postgres.CountSQL(sessions.ListQuery{TenantID: 1, UserID: user, ClientID: client, Now: now})
-			queries = append(queries, query{name: fmt.Sprintf("count %s client=%q", user, client), sql: sql, args: args})
 		}
 	}
+	// Bulk revocation of one user's sessions: led by one of the user's
+	// indexes (the planner may sort the user's matches by session ID).
+	// Without a user, a bulk revocation reads the tenant's sessions, by
+	// whatever plan is best.
+	for _, f := range []sessions.BulkFilter{
+		{UserID: "heavy"},
+		{UserID: "heavy", ClientID: "app-1", IdleLongerThan: 60, StartedBefore: now, After: "8"},
+	} {
+		sql, args := postgres.MatchCountSQL(1, f, now)
+		queries = append(queries, query{name: fmt.Sprintf("bulk count %+v", f), sql: sql, args: args})
+		sql, args = postgres.MatchSampleSQL(1, f, now, 10)
+		queries = append(queries, query{name: fmt.Sprintf("bulk sample %+v", f), sql: sql, args: args})
+		sql, args = postgres.RevokeMatchingSQL(1, f, now, "key_1", 500)
+		queries = append(queries, query{name: fmt.Sprintf("bulk revoke %+v", f), sql: sql, args: args})
+	}
+	queries = append(queries, query{name: "revoke all but one", sql: postgres.RevokeUserSQL,
+		args: []any{int64(1), "heavy", int64(now), "revoked_all", "key_1", "0123456789ABCDEF0123456789ABCDEF"}})
 	var key string
 	if err := conn.QueryRow(ctx, "SELECT session_key FROM sessions WHERE user_id = 'user-7' LIMIT 1").Scan(&key); err != nil {
 		t.Fatal(err)
@@ -623,7 +650,7 @@ func TestUpdateSessionLocksTheSession(t *testing.T) {
 		}()
 		<-locked
 		revoked := make(chan error, 1)
-		go func() { revoked <- s.RevokeSessionByKey(ctx, tid, x.Key, now) }()
+		go func() { revoked <- s.RevokeSessionByKey(ctx, tid, x.Key, now, "key_1") }()
 		waitForLockWait(t, app, revoked)
 		unblock()
 		if err := <-updated; err != nil {

@@ -16,17 +16,19 @@ import (
 const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.client_ids,
 s.initiated_at, s.expires_at, s.last_updated,
 s.ip_address, s.user_agent, s.country, s.city, s.region, s.latitude, s.longitude,
-s.revoked_at, s.countries, s.last_fix_at, s.last_fix_lat, s.last_fix_lon`
+s.revoked_at, s.countries, s.last_fix_at, s.last_fix_lat, s.last_fix_lon,
+s.end_reason, s.ended_by`
 
 func scanSession(row pgx.Row, extra ...any) (*sessions.Session, error) {
 	var x sessions.Session
 	var fixAt *int64
 	var fixLat, fixLon *float64
+	var reason, by *string
 	m := &x.LastMetadata
 	dest := append([]any{&x.TenantID, &x.UserID, &x.ID, &x.Key, &x.ClientIDs,
 		&x.InitiatedAt, &x.ExpiresAt, &x.LastUpdated,
 		&m.IPAddress, &m.UserAgent, &m.Country, &m.City, &m.Region, &m.Latitude, &m.Longitude,
-		&x.RevokedAt, &x.Countries, &fixAt, &fixLat, &fixLon}, extra...)
+		&x.RevokedAt, &x.Countries, &fixAt, &fixLat, &fixLon, &reason, &by}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -35,6 +37,12 @@ func scanSession(row pgx.Row, extra ...any) (*sessions.Session, error) {
 	}
 	if fixAt != nil && fixLat != nil && fixLon != nil {
 		x.LastLocated = &sessions.Fix{At: *fixAt, Latitude: *fixLat, Longitude: *fixLon}
+	}
+	if reason != nil {
+		x.EndReason = sessions.EndReason(*reason)
+	}
+	if by != nil {
+		x.EndedBy = *by
 	}
 	return &x, nil
 }
@@ -46,6 +54,14 @@ func fixArgs(f *sessions.Fix) (at *int64, lat, lon *float64) {
 		return nil, nil, nil
 	}
 	return &f.At, &f.Latitude, &f.Longitude
+}
+
+// nullString returns s as a text value, NULL for "".
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // countriesArg returns countries as a never-NULL text[] value.
@@ -68,8 +84,8 @@ const createSessionSQL = `WITH u AS (
 	INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
 		initiated_at, expires_at, last_updated,
 		ip_address, user_agent, country, city, region, latitude, longitude, revoked_at,
-		countries, last_fix_at, last_fix_lat, last_fix_lon)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		countries, last_fix_at, last_fix_lat, last_fix_lon, end_reason, ended_by)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $33, $34)
 	RETURNING id
 )
 INSERT INTO session_activity (session, at, client_id,
@@ -79,8 +95,9 @@ SELECT s.id, $22::bigint, $23::text, $24::text, $25::text, $26::text, $27::text,
 FROM s WHERE $21::boolean`
 
 // CreateSession stores a new session, registering its user on their first
-// session, and first, if not nil, as its trail's first entry. Returns
-// ECONFLICT if the ID or key is taken.
+// session, and first, if not nil, as its trail's first entry. A session
+// stored as revoked keeps its EndReason and EndedBy. Returns ECONFLICT if
+// the ID or key is taken.
 func (s *Store) CreateSession(ctx context.Context, x *sessions.Session, first *sessions.ActivityEntry) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -103,7 +120,7 @@ func (s *Store) CreateSession(ctx context.Context, x *sessions.Session, first *s
 			countriesArg(x.Countries), fixAt, fixLat, fixLon,
 			first != nil, e.At, e.ClientID,
 			e.IPAddress, e.UserAgent, e.Country, e.City, e.Region, e.Latitude, e.Longitude,
-			e.NewCountry, e.ImpossibleTravel)
+			e.NewCountry, e.ImpossibleTravel, nullString(string(x.EndReason)), nullString(x.EndedBy))
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23503" { // foreign_key_violation
 			break
@@ -145,6 +162,25 @@ func listOrder(f sessions.SortField, desc bool) (string, error) {
 // client took part in (see clientFilter).
 const activeOfUser = `s.tenant_id = $1 AND s.user_id = $2 AND s.revoked_at = 0 AND s.expires_at > $3`
 
+// endedOfUser selects a user's ended sessions: revoked, or expired at $3.
+// It is the negation of activeOfUser, which the planner reads as
+// "revoked_at <> 0 OR expires_at <= $3": no index can serve the first
+// half, so it never turns into an OR over the tenant-wide purge indexes
+// and, like the active filter, is checked on the rows that a per-user
+// index leads to.
+const endedOfUser = `s.tenant_id = $1 AND s.user_id = $2 AND NOT (s.revoked_at = 0 AND s.expires_at > $3)`
+
+// ofUser returns the filter of q's status, or EINVALID.
+func ofUser(q sessions.ListQuery) (string, error) {
+	switch q.Status {
+	case "", sessions.StatusActive:
+		return activeOfUser, nil
+	case sessions.StatusEnded:
+		return endedOfUser, nil
+	}
+	return "", sessions.Errorf(sessions.EINVALID, "unknown status %q", q.Status)
+}
+
 // clientFilter keeps the sessions that the client in parameter $param
 // took part in. It is checked on the rows the user's index leads to, so
 // the cost stays the user's, whatever the size of the table.
@@ -158,7 +194,10 @@ func listSQL(q sessions.ListQuery) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	where := activeOfUser
+	where, err := ofUser(q)
+	if err != nil {
+		return "", nil, err
+	}
 	args := []any{q.TenantID, q.UserID, q.Now, q.Size, q.Offset()}
 	if q.ClientID != "" {
 		where += clientFilter(6)
@@ -171,7 +210,10 @@ func listSQL(q sessions.ListQuery) (string, []any, error) {
 // countSQL returns the query of whether q's user exists and how many
 // sessions match q in all, and its arguments.
 func countSQL(q sessions.ListQuery) (string, []any) {
-	where := activeOfUser
+	where, err := ofUser(q)
+	if err != nil {
+		where = activeOfUser // listSQL, called first, refuses q
+	}
 	args := []any{q.TenantID, q.UserID, q.Now}
 	if q.ClientID != "" {
 		where += clientFilter(4)
@@ -181,9 +223,10 @@ func countSQL(q sessions.ListQuery) (string, []any) {
 (SELECT count(*) FROM sessions s WHERE ` + where + `)`, args
 }
 
-// ListSessions returns one page of a user's active sessions and how many
-// active sessions match the query in all. Returns ENOTFOUND if the user is
-// unknown in the tenant.
+// ListSessions returns one page of a user's active or ended sessions
+// (q.Status) and how many match the query in all. Returns EINVALID for an
+// unknown sort field or status, ENOTFOUND if the user is unknown in the
+// tenant.
 func (s *Store) ListSessions(ctx context.Context, q sessions.ListQuery) ([]*sessions.Session, int, error) {
 	if q.Page < 1 || q.Size < 1 {
 		return nil, 0, sessions.Errorf(sessions.EINVALID, "page and size must be positive")
@@ -330,13 +373,14 @@ WHERE id = $1`,
 	return out, nil
 }
 
-// RevokeSession revokes an active session of the user at now. Returns
-// ENOTFOUND if the user or such a session does not exist.
-func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error {
+// RevokeSession revokes an active session of the user at now, recording
+// ReasonRevoked and by. Returns ENOTFOUND if the user or such a session
+// does not exist.
+func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions s SET revoked_at = $3
-WHERE s.session_id = $4 AND `+activeOfUser, tenantID, userID, now, sessionID)
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions s SET revoked_at = $3, end_reason = $5, ended_by = $6
+WHERE s.session_id = $4 AND `+activeOfUser, tenantID, userID, now, sessionID, sessions.ReasonRevoked, nullString(by))
 	if err != nil {
 		return storeErr(err)
 	}
@@ -347,20 +391,21 @@ WHERE s.session_id = $4 AND `+activeOfUser, tenantID, userID, now, sessionID)
 }
 
 // RevokeSessionByKey revokes the session with that key if it is still
-// active. Returns ENOTFOUND only if no session has that key. One statement:
-// the UPDATE waits for a concurrent UpdateSession's lock and then revokes
-// the row that it wrote.
-func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64) error {
+// active, recording ReasonSignedOut and by; an ended session keeps its
+// reason. Returns ENOTFOUND only if no session has that key. One
+// statement: the UPDATE waits for a concurrent UpdateSession's lock and
+// then revokes the row that it wrote.
+func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var found bool
 	err := s.pool.QueryRow(ctx, `WITH target AS (
 	SELECT id FROM sessions WHERE tenant_id = $1 AND session_key = $2
 ), revoked AS (
-	UPDATE sessions s SET revoked_at = $3
+	UPDATE sessions s SET revoked_at = $3, end_reason = $4, ended_by = $5
 	FROM target WHERE s.id = target.id AND s.revoked_at = 0 AND s.expires_at > $3
 )
-SELECT EXISTS (SELECT 1 FROM target)`, tenantID, key, now).Scan(&found)
+SELECT EXISTS (SELECT 1 FROM target)`, tenantID, key, now, sessions.ReasonSignedOut, nullString(by)).Scan(&found)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -370,23 +415,39 @@ SELECT EXISTS (SELECT 1 FROM target)`, tenantID, key, now).Scan(&found)
 	return nil
 }
 
-// RevokeUserSessions revokes every active session of the user and returns
-// how many. Returns ENOTFOUND if the user is unknown.
-func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error) {
+// revokeUserSQL revokes a user's active sessions but $6 ("" for none) in
+// one statement, unless $6 names no active session of the user: then it
+// revokes nothing. It returns whether the user exists, whether the kept
+// session does (an empty $6 counts as yes) and how many it revoked. The kept
+// session is locked (FOR SHARE) before the UPDATE, so that a concurrent
+// revocation of it either commits first (and this finds it gone) or waits.
+const revokeUserSQL = `WITH kept AS (
+	SELECT $6::text = '' OR EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = $6 AND ` + activeOfUser + ` FOR SHARE) AS ok
+), revoked AS (
+	UPDATE sessions s SET revoked_at = $3, end_reason = $4, ended_by = $5
+	WHERE ` + activeOfUser + ` AND s.session_id <> $6 AND (SELECT ok FROM kept)
+	RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2), (SELECT ok FROM kept), (SELECT count(*) FROM revoked)`
+
+// RevokeUserSessions revokes every active session of the user but except
+// (none if ""), recording ReasonRevokedAll and by, and returns how many.
+// Returns ENOTFOUND, revoking nothing, if the user is unknown or except is
+// not an active session of theirs.
+func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var known bool
+	var known, kept bool
 	var n int
-	err := s.pool.QueryRow(ctx, `WITH revoked AS (
-	UPDATE sessions s SET revoked_at = $3 WHERE `+activeOfUser+` RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2), (SELECT count(*) FROM revoked)`,
-		tenantID, userID, now).Scan(&known, &n)
+	err := s.pool.QueryRow(ctx, revokeUserSQL, tenantID, userID, now, sessions.ReasonRevokedAll, nullString(by), except).Scan(&known, &kept, &n)
 	if err != nil {
 		return 0, storeErr(err)
 	}
 	if !known {
 		return 0, errUserNotFound()
+	}
+	if !kept {
+		return 0, errSessionNotFound()
 	}
 	return n, nil
 }

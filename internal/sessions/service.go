@@ -264,9 +264,11 @@ func checkToken(p Problems, token string) {
 	}
 }
 
-// SignOut ends the session whose token is token. Ending an ended session
-// succeeds; returns ENOTFOUND for a token never issued (or long purged).
-func (s *Service) SignOut(ctx context.Context, tenantID int64, token string) error {
+// SignOut ends the session whose token is token, recording
+// ReasonSignedOut and by, the ID of the API key that asked. Ending an
+// ended session succeeds and keeps its reason; returns ENOTFOUND for a
+// token never issued (or long purged).
+func (s *Service) SignOut(ctx context.Context, tenantID int64, token, by string) error {
 	p := Problems{}
 	checkToken(p, token)
 	if err := p.Err(); err != nil {
@@ -275,18 +277,27 @@ func (s *Service) SignOut(ctx context.Context, tenantID int64, token string) err
 	if !WellFormedToken(token) {
 		return Errorf(ENOTFOUND, "no session has this token")
 	}
-	err := s.store.RevokeSessionByKey(ctx, tenantID, SessionKey(token), s.Now())
+	err := s.store.RevokeSessionByKey(ctx, tenantID, SessionKey(token), s.Now(), by)
 	if ErrorCode(err) == ENOTFOUND {
 		return Errorf(ENOTFOUND, "no session has this token")
 	}
 	return err
 }
 
-// List returns a page of the user's active sessions and the total count.
-// q.Now is set by the service; the caller validates paging and sort.
+// List returns a page of the user's active or ended sessions (q.Status)
+// and the total count. Ended sessions come with their EndReason filled in,
+// expiry included (see Config.EndOf). q.Now is set by the service; the
+// caller validates paging, sort and status.
 func (s *Service) List(ctx context.Context, q ListQuery) ([]*Session, int, error) {
 	q.Now = s.Now()
-	return s.store.ListSessions(ctx, q)
+	list, total, err := s.store.ListSessions(ctx, q)
+	if err != nil || q.Status != StatusEnded {
+		return list, total, err
+	}
+	for _, sess := range list {
+		_, sess.EndReason = s.cfg.EndOf(sess)
+	}
+	return list, total, nil
 }
 
 // Get returns an active session of the user.
@@ -307,20 +318,36 @@ func (s *Service) Activity(ctx context.Context, tenantID int64, userID, sessionI
 	return s.store.ListActivity(ctx, tenantID, userID, sessionID, s.Now(), page, size)
 }
 
-// Revoke revokes an active session of the user.
-func (s *Service) Revoke(ctx context.Context, tenantID int64, userID, sessionID string) error {
+// Revoke revokes an active session of the user, recording ReasonRevoked
+// and by, the ID of the API key that asked.
+func (s *Service) Revoke(ctx context.Context, tenantID int64, userID, sessionID, by string) error {
 	if err := checkUserSession(userID, sessionID); err != nil {
 		return err
 	}
-	return s.store.RevokeSession(ctx, tenantID, userID, sessionID, s.Now())
+	return s.store.RevokeSession(ctx, tenantID, userID, sessionID, s.Now(), by)
 }
 
-// RevokeAll revokes every active session of the user.
-func (s *Service) RevokeAll(ctx context.Context, tenantID int64, userID string) (int, error) {
-	if err := checkUser(userID); err != nil {
+// RevokeAll revokes every active session of the user but the one with ID
+// except ("" for none: "sign out everywhere"; else "sign out everywhere
+// else"), recording ReasonRevokedAll and by, and returns how many it
+// revoked. Returns EINVALID for a malformed except, and ENOTFOUND,
+// revoking nothing, if except is not an active session of the user: a
+// caller that means to keep a session it no longer has would otherwise
+// sign the user out everywhere without knowing.
+func (s *Service) RevokeAll(ctx context.Context, tenantID int64, userID, except, by string) (int, error) {
+	p := Problems{}
+	if msg := CheckID(userID); msg != "" {
+		p.Add("user_id", msg)
+	}
+	if except != "" {
+		if msg := CheckSessionID(except); msg != "" {
+			p.Add("except", msg)
+		}
+	}
+	if err := p.Err(); err != nil {
 		return 0, err
 	}
-	return s.store.RevokeUserSessions(ctx, tenantID, userID, s.Now())
+	return s.store.RevokeUserSessions(ctx, tenantID, userID, s.Now(), by, except)
 }
 
 // EraseUser erases the user and everything recorded of them.

@@ -382,7 +382,7 @@ func TestActivityNotFound(t *testing.T) {
 				t.Errorf("Activity(%s): got %v (code %q), want code %q", tc.name, err, got, tc.code)
 			}
 		}
-		if err := e.svc.SignOut(ctx, e.tenant, token); err != nil {
+		if err := e.svc.SignOut(ctx, e.tenant, token, "key_1"); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := e.svc.Activity(ctx, e.tenant, "alice", s.ID, 1, 10); sessions.ErrorCode(err) != sessions.ENOTFOUND {
@@ -436,7 +436,7 @@ func TestValidateRacesRevocation(t *testing.T) {
 			for range before {
 				<-done
 			}
-			if err := e.svc.Revoke(ctx, e.tenant, "alice", s.ID); err != nil {
+			if err := e.svc.Revoke(ctx, e.tenant, "alice", s.ID, "key_1"); err != nil {
 				t.Errorf("Revoke: %v", err)
 			}
 		})

@@ -26,6 +26,13 @@ type Session struct {
 	LastMetadata Metadata
 	// RevokedAt is 0 while the session has not been revoked.
 	RevokedAt int64
+	// EndReason is why a revoked session ended, and EndedBy the ID of the
+	// API key that ended it ("" if none did, or if it is not known). A
+	// store keeps both as the revocation wrote them, "" while the session
+	// is not revoked; the Service fills in EndReason of the ended
+	// sessions it lists (see Config.EndOf), expiry included.
+	EndReason EndReason
+	EndedBy   string
 
 	// Countries lists the countries (English names, as in Location) that
 	// the session's activity trail has been seen in, in the order first
@@ -84,18 +91,21 @@ var SortFields = []SortField{SortSessionID, SortInitiatedAt, SortExpiresAt, Sort
 // Valid reports whether f is a known sort key.
 func (f SortField) Valid() bool { return slices.Contains(SortFields, f) }
 
-// ListQuery selects one page of a user's active sessions. Ties in the sort
-// field are broken by session ID in the same direction, so pages never
-// overlap or skip.
+// ListQuery selects one page of a user's active sessions, or of their
+// ended ones. Ties in the sort field are broken by session ID in the same
+// direction, so pages never overlap or skip.
 type ListQuery struct {
 	TenantID int64
 	UserID   string
+	// Status selects active sessions ("" or StatusActive) or ended ones
+	// (StatusEnded): revoked or expired at Now, and not yet purged.
+	Status   Status
 	ClientID string // optional: only sessions this client took part in
 	Sort     SortField
 	Desc     bool
 	Page     int // 1-based
 	Size     int
-	Now      int64 // sessions with ExpiresAt <= Now are not listed
+	Now      int64 // sessions with ExpiresAt <= Now have expired
 }
 
 // Offset is the number of sessions before the page.

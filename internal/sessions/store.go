@@ -25,9 +25,12 @@ type Store interface {
 	// activity trail, all in one transaction. Returns ECONFLICT if the ID
 	// or key is taken.
 	CreateSession(ctx context.Context, s *Session, first *ActivityEntry) error
-	// ListSessions returns one page of a user's active sessions and how many
-	// active sessions match the query in all. Returns ENOTFOUND if the user
-	// is unknown in the tenant.
+	// ListSessions returns one page of a user's sessions of q.Status at
+	// q.Now (active, or ended: revoked or expired and not yet purged) and
+	// how many sessions match the query in all. Ended sessions carry
+	// EndReason and EndedBy as stored. Returns EINVALID for an unknown
+	// status or sort field, and ENOTFOUND if the user is unknown in the
+	// tenant.
 	ListSessions(ctx context.Context, q ListQuery) ([]*Session, int, error)
 	// GetSession returns an active session of the user at now. Returns
 	// ENOTFOUND if the user or such a session does not exist.
@@ -52,15 +55,32 @@ type Store interface {
 	// EINVALID if page or size is below 1, and ENOTFOUND if the user or
 	// such a session does not exist (as GetSession).
 	ListActivity(ctx context.Context, tenantID int64, userID, sessionID string, now int64, page, size int) ([]*ActivityEntry, int, error)
-	// RevokeSession revokes an active session of the user at now. Returns
-	// ENOTFOUND if the user or such a session does not exist.
-	RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error
+	// RevokeSession revokes an active session of the user at now,
+	// recording ReasonRevoked and by, the ID of the API key that revoked
+	// it. Returns ENOTFOUND if the user or such a session does not exist.
+	RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error
 	// RevokeSessionByKey revokes the session with that key if it is still
-	// active. Returns ENOTFOUND only if no session has that key.
-	RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64) error
-	// RevokeUserSessions revokes every active session of the user and
-	// returns how many. Returns ENOTFOUND if the user is unknown.
-	RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error)
+	// active, recording ReasonSignedOut and by; an ended session keeps its
+	// reason. Returns ENOTFOUND only if no session has that key.
+	RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error
+	// RevokeUserSessions revokes every active session of the user but the
+	// one with ID except (none if ""), recording ReasonRevokedAll and by,
+	// and returns how many it revoked. Returns ENOTFOUND, revoking
+	// nothing, if the user is unknown or except is not an active session
+	// of the user.
+	RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error)
+	// CountMatching counts the tenant's sessions that are active at now
+	// and match f (f.After included), and returns the first sampleSize of
+	// them in session ID order: the order RevokeMatching takes them in.
+	CountMatching(ctx context.Context, tenantID int64, f BulkFilter, now int64, sampleSize int) (int, []*Session, error)
+	// RevokeMatching revokes, in one transaction, the first limit (at
+	// least 1) of the tenant's sessions, in session ID order, that are
+	// active at now and match f, recording ReasonBulkRevoked and by. It
+	// returns how many it revoked and the session ID to pass as f.After
+	// for the next batch, "" when the batch found fewer than limit
+	// sessions to take, so that none is left. Returns EINVALID if
+	// limit < 1.
+	RevokeMatching(ctx context.Context, tenantID int64, f BulkFilter, now int64, by string, limit int) (int, string, error)
 	// DeleteUser erases the user and all their sessions with their
 	// activity trails. Returns ENOTFOUND if the user is unknown.
 	DeleteUser(ctx context.Context, tenantID int64, userID string) error

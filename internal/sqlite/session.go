@@ -15,7 +15,8 @@ import (
 const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.client_ids,
 	s.initiated_at, s.expires_at, s.last_updated,
 	s.ip_address, s.user_agent, s.country, s.city, s.region, s.latitude, s.longitude,
-	s.revoked_at, s.countries, s.last_fix_at, s.last_fix_lat, s.last_fix_lon`
+	s.revoked_at, s.countries, s.last_fix_at, s.last_fix_lat, s.last_fix_lon,
+	s.end_reason, s.ended_by`
 
 // scanSession scans sessionColumns, after the extra leading destinations.
 func scanSession(r scanner, extra ...any) (*sessions.Session, error) {
@@ -25,11 +26,12 @@ func scanSession(r scanner, extra ...any) (*sessions.Session, error) {
 		m                [7]sql.NullString
 		fixAt            sql.NullInt64
 		fixLat, fixLon   sql.NullFloat64
+		reason, by       sql.NullString
 	)
 	err := r.Scan(append(extra, &ss.TenantID, &ss.UserID, &ss.ID, &ss.Key, &clients,
 		&ss.InitiatedAt, &ss.ExpiresAt, &ss.LastUpdated,
 		&m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &m[6],
-		&ss.RevokedAt, &visited, &fixAt, &fixLat, &fixLon)...)
+		&ss.RevokedAt, &visited, &fixAt, &fixLat, &fixLon, &reason, &by)...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +48,7 @@ func scanSession(r scanner, extra ...any) (*sessions.Session, error) {
 		ss.LastLocated = &sessions.Fix{At: fixAt.Int64, Latitude: fixLat.Float64, Longitude: fixLon.Float64}
 	}
 	setStrings(m[:], &ss.LastMetadata.IPAddress, &ss.LastMetadata.UserAgent, &ss.LastMetadata.Location)
+	ss.EndReason, ss.EndedBy = sessions.EndReason(reason.String), by.String
 	return &ss, nil
 }
 
@@ -117,9 +120,18 @@ func userExists(ctx context.Context, tx *sql.Tx, tenantID int64, userID string) 
 	return ok, err
 }
 
+// nullString returns s as a column value, NULL for "".
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // CreateSession stores a new session, registering its user on their first
-// session, and first, if not nil, as its trail's first entry. Returns
-// ECONFLICT if the ID or key is taken.
+// session, and first, if not nil, as its trail's first entry. A session
+// stored as revoked keeps its EndReason and EndedBy. Returns ECONFLICT if
+// the ID or key is taken.
 func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session, first *sessions.ActivityEntry) error {
 	clients := dedup(ss.ClientIDs)
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -133,11 +145,12 @@ func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session, first *
 		args = append(args, metadataArgs(ss.LastMetadata)...)
 		args = append(args, ss.RevokedAt)
 		args = append(args, pastArgs(ss)...)
+		args = append(args, nullString(string(ss.EndReason)), nullString(ss.EndedBy))
 		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (tenant_id, user_id, session_id, session_key, client_ids,
 			initiated_at, expires_at, last_updated,
 			ip_address, user_agent, country, city, region, latitude, longitude, revoked_at,
-			countries, last_fix_at, last_fix_lat, last_fix_lon)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			countries, last_fix_at, last_fix_lat, last_fix_lon, end_reason, ended_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 		if err != nil {
 			return err
 		}
@@ -178,9 +191,16 @@ var sortColumns = map[sessions.SortField]string{
 	sessions.SortLastUpdated: "last_updated",
 }
 
-// activeWhere selects a user's active sessions, optionally with a client.
+// activeWhere selects a user's sessions of q.Status (active, or ended:
+// revoked or expired), optionally with a client. The ended filter is the
+// negation of the active one, written so that the planner cannot turn it
+// into an OR over the tenant-wide purge indexes: like the active filter,
+// it is checked on the rows that a per-user index leads to.
 func activeWhere(q sessions.ListQuery) (string, []any) {
 	where := `s.tenant_id = ? AND s.user_id = ? AND s.revoked_at = 0 AND s.expires_at > ?`
+	if q.Status == sessions.StatusEnded {
+		where = `s.tenant_id = ? AND s.user_id = ? AND NOT (s.revoked_at = 0 AND s.expires_at > ?)`
+	}
 	args := []any{q.TenantID, q.UserID, q.Now}
 	if q.ClientID != "" {
 		where += ` AND EXISTS (SELECT 1 FROM session_clients c WHERE c.session = s.id AND c.client_id = ?)`
@@ -197,6 +217,9 @@ func listQuery(q sessions.ListQuery) (string, []any, error) {
 	if !ok {
 		return "", nil, sessions.Errorf(sessions.EINVALID, "unknown sort field %q", q.Sort)
 	}
+	if q.Status != "" && !q.Status.Valid() {
+		return "", nil, sessions.Errorf(sessions.EINVALID, "unknown status %q", q.Status)
+	}
 	dir := "ASC"
 	if q.Desc {
 		dir = "DESC"
@@ -212,17 +235,20 @@ func listQuery(q sessions.ListQuery) (string, []any, error) {
 }
 
 // countQuery returns a query for whether q's user exists and how many
-// sessions match q in all.
+// sessions match q in all. It names sessions_by_user_expires_at, which
+// holds every column of the status filter: the count reads that index
+// alone, whichever status is asked for.
 func countQuery(q sessions.ListQuery) (string, []any) {
 	where, args := activeWhere(q)
 	query := `SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = ? AND user_id = ?),
-		(SELECT count(*) FROM sessions s WHERE ` + where + `)`
+		(SELECT count(*) FROM sessions s INDEXED BY sessions_by_user_expires_at WHERE ` + where + `)`
 	return query, append([]any{q.TenantID, q.UserID}, args...)
 }
 
-// ListSessions returns one page of a user's active sessions and how many
-// active sessions match the query in all. Returns ENOTFOUND if the user is
-// unknown in the tenant.
+// ListSessions returns one page of a user's active or ended sessions
+// (q.Status) and how many match the query in all. Returns EINVALID for an
+// unknown sort field or status, ENOTFOUND if the user is unknown in the
+// tenant.
 func (s *Store) ListSessions(ctx context.Context, q sessions.ListQuery) ([]*sessions.Session, int, error) {
 	query, args, err := listQuery(q)
 	if err != nil {
@@ -392,13 +418,14 @@ func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 	return out, nil
 }
 
-// RevokeSession revokes an active session of the user at now. Returns
-// ENOTFOUND if the user or such a session does not exist.
-func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) error {
+// RevokeSession revokes an active session of the user at now, recording
+// ReasonRevoked and by. Returns ENOTFOUND if the user or such a session
+// does not exist.
+func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
 			WHERE session_id = ? AND tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`,
-			now, sessionID, tenantID, userID, now)
+			now, sessions.ReasonRevoked, nullString(by), sessionID, tenantID, userID, now)
 		if err != nil {
 			return err
 		}
@@ -410,13 +437,13 @@ func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessi
 }
 
 // RevokeSessionByKey revokes the session with that key if it is still
-// active; an ended session stays as it was. Returns ENOTFOUND only if no
-// session of the tenant has that key.
-func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64) error {
+// active, recording ReasonSignedOut and by; an ended session stays as it
+// was. Returns ENOTFOUND only if no session of the tenant has that key.
+func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
 			WHERE session_key = ? AND tenant_id = ? AND revoked_at = 0 AND expires_at > ?`,
-			now, key, tenantID, now)
+			now, sessions.ReasonSignedOut, nullString(by), key, tenantID, now)
 		if err != nil {
 			return err
 		}
@@ -435,9 +462,11 @@ func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key stri
 	})
 }
 
-// RevokeUserSessions revokes every active session of the user and returns
-// how many. Returns ENOTFOUND if the user is unknown.
-func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64) (int, error) {
+// RevokeUserSessions revokes every active session of the user but except
+// (none if ""), recording ReasonRevokedAll and by, and returns how many.
+// Returns ENOTFOUND, revoking nothing, if the user is unknown or except is
+// not an active session of theirs.
+func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		ok, err := userExists(ctx, tx, tenantID, userID)
@@ -447,9 +476,21 @@ func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID s
 		if !ok {
 			return errUserNotFound()
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
-			WHERE tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`,
-			now, tenantID, userID, now)
+		if except != "" {
+			var kept bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions s WHERE `+
+				`s.session_id = ? AND s.tenant_id = ? AND s.user_id = ? AND s.revoked_at = 0 AND s.expires_at > ?)`,
+				except, tenantID, userID, now).Scan(&kept); err != nil {
+				return err
+			}
+			if !kept {
+				return errSessionNotFound()
+			}
+		}
+		// session_id <> '' holds for every session: no exception.
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
+			WHERE tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ? AND session_id <> ?`,
+			now, sessions.ReasonRevokedAll, nullString(by), tenantID, userID, now, except)
 		if err != nil {
 			return err
 		}

@@ -62,35 +62,78 @@ func badPlan(plan []string) string {
 	return ""
 }
 
-// TestListQueryPlans checks that every list and count query walks an index
-// in the requested order: no full scan, no sort of the user's sessions.
+// TestListQueryPlans checks that every list and count query, of active
+// and of ended sessions, walks an index in the requested order: no full
+// scan, no sort of the user's sessions.
 func TestListQueryPlans(t *testing.T) {
 	st := open(t)
-	for _, field := range sessions.SortFields {
-		for _, desc := range []bool{false, true} {
-			for _, client := range []string{"", "web"} {
-				q := sessions.ListQuery{TenantID: 1, UserID: "u", ClientID: client, Sort: field, Desc: desc, Page: 3, Size: 10, Now: 1}
-				name := fmt.Sprintf("%s desc=%v client=%q", field, desc, client)
-				query, args, err := listQuery(q)
-				if err != nil {
-					t.Fatalf("%s: listQuery: %v", name, err)
+	for _, status := range []sessions.Status{sessions.StatusActive, sessions.StatusEnded} {
+		for _, field := range sessions.SortFields {
+			for _, desc := range []bool{false, true} {
+				for _, client := range []string{"", "web"} {
+					q := sessions.ListQuery{TenantID: 1, UserID: "u", Status: status, ClientID: client, Sort: field, Desc: desc, Page: 3, Size: 10, Now: 1}
+					name := fmt.Sprintf("%s %s desc=%v client=%q", status, field, desc, client)
+					query, args, err := listQuery(q)
+					if err != nil {
+						t.Fatalf("%s: listQuery: %v", name, err)
+					}
+					plan := explain(t, st, query, args)
+					t.Logf("%s: %q", name, plan)
+					if step := badPlan(plan); step != "" {
+						t.Errorf("%s: list plan has %q, want index walks only; plan %q", name, step, plan)
+					}
+					if idx := "sessions_by_user_" + string(field); !strings.Contains(strings.Join(plan, "\n"), idx) {
+						t.Errorf("%s: list plan %q does not use %s", name, plan, idx)
+					}
+					if client != "" && !strings.Contains(strings.Join(plan, "\n"), "session_clients USING PRIMARY KEY") &&
+						!strings.Contains(strings.Join(plan, "\n"), "c USING PRIMARY KEY") {
+						t.Errorf("%s: list plan %q does not probe session_clients by key", name, plan)
+					}
+					cq, cargs := countQuery(q)
+					cplan := explain(t, st, cq, cargs)
+					if step := badPlan(cplan); step != "" {
+						t.Errorf("%s: count plan has %q, want index walks only", name, step)
+					}
+					if idx := "INDEX sessions_by_user_expires_at (tenant_id=? AND user_id=?"; !strings.Contains(strings.Join(cplan, "\n"), idx) {
+						t.Errorf("%s: count plan %q does not use %s", name, cplan, idx)
+					}
 				}
-				plan := explain(t, st, query, args)
-				t.Logf("%s: %q", name, plan)
-				if step := badPlan(plan); step != "" {
-					t.Errorf("%s: list plan has %q, want index walks only; plan %q", name, step, plan)
-				}
-				if idx := "sessions_by_user_" + string(field); !strings.Contains(strings.Join(plan, "\n"), idx) {
-					t.Errorf("%s: list plan %q does not use %s", name, plan, idx)
-				}
-				if client != "" && !strings.Contains(strings.Join(plan, "\n"), "session_clients USING PRIMARY KEY") &&
-					!strings.Contains(strings.Join(plan, "\n"), "c USING PRIMARY KEY") {
-					t.Errorf("%s: list plan %q does not probe session_clients by key", name, plan)
-				}
-				cq, cargs := countQuery(q)
-				if step := badPlan(explain(t, st, cq, cargs)); step != "" {
-					t.Errorf("%s: count plan has %q, want index walks only", name, step)
-				}
+			}
+		}
+	}
+}
+
+// TestBulkQueryPlans checks the queries of a bulk revocation: the sample
+// and the batches walk an index in session ID order (the user's when the
+// filter has a user), so that a batch stops after its last row and never
+// sorts; counting a user's matches is led by a per-user index.
+func TestBulkQueryPlans(t *testing.T) {
+	st := open(t)
+	for _, f := range []sessions.BulkFilter{
+		{UserID: "u"},
+		{UserID: "u", ClientID: "web", Country: "France", IdleLongerThan: 60, StartedBefore: 10, After: "00000000000000000000000000000000"},
+		{ClientID: "web"},
+		{Country: "France", IdleLongerThan: 60, After: "00000000000000000000000000000000"},
+	} {
+		cq, cargs := matchCountQuery(1, f, 1)
+		sq, sargs := matchSampleQuery(1, f, 1, 10)
+		rq, rargs := revokeMatchingQuery(1, f, 1, "key_1", 500)
+		for _, q := range []struct {
+			name, query string
+			args        []any
+		}{{"count", cq, cargs}, {"sample", sq, sargs}, {"revoke", rq, rargs}} {
+			name := fmt.Sprintf("%s %+v", q.name, f)
+			plan := explain(t, st, q.query, q.args)
+			t.Logf("%s: %q", name, plan)
+			if step := badPlan(plan); step != "" {
+				t.Errorf("%s: plan has %q; plan %q", name, step, plan)
+			}
+			index := "sessions_by_user_"
+			if q.name != "count" {
+				index = walkIndex(f)
+			}
+			if (f.UserID != "" || q.name != "count") && !strings.Contains(strings.Join(plan, "\n"), index) {
+				t.Errorf("%s: plan %q is not led by %s", name, plan, index)
 			}
 		}
 	}

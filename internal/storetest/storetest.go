@@ -49,6 +49,11 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 		{"RevokeSession", testRevokeSession},
 		{"RevokeSessionByKey", testRevokeSessionByKey},
 		{"RevokeUserSessions", testRevokeUserSessions},
+		{"RevokeUserSessions/Except", testRevokeUserSessionsExcept},
+		{"EndReasons", testEndReasons},
+		{"ListSessions/Ended", testListEnded},
+		{"CountMatching", testCountMatching},
+		{"RevokeMatching", testRevokeMatching},
 		{"DeleteUser", testDeleteUser},
 		{"PurgeSessions", testPurgeSessions},
 		{"CountActiveSessions", testCountActiveSessions},
@@ -147,13 +152,17 @@ func create(t *testing.T, st sessions.Store, ss ...*sessions.Session) {
 	}
 }
 
-// revoke revokes s by key at now and records it in s.
+// by is the API key ID the suite's revocations record.
+const by = "key_0123456789abcdef"
+
+// revoke revokes s by key at now (a sign-out by the key by) and records it
+// in s.
 func revoke(t *testing.T, st sessions.Store, s *sessions.Session, now int64) {
 	t.Helper()
-	if err := st.RevokeSessionByKey(t.Context(), s.TenantID, s.Key, now); err != nil {
+	if err := st.RevokeSessionByKey(t.Context(), s.TenantID, s.Key, now, by); err != nil {
 		t.Fatalf("RevokeSessionByKey(%s): %v", s.ID, err)
 	}
-	s.RevokedAt = now
+	s.RevokedAt, s.EndReason, s.EndedBy = now, sessions.ReasonSignedOut, by
 }
 
 // wantCode fails unless err has the domain error code code.
@@ -899,7 +908,7 @@ func testUpdateSessionSeesRevocation(t *testing.T, st sessions.Store) {
 	tid := tenant(t, st, "acme")
 	s := newSession(tid, "alice")
 	create(t, st, s)
-	if err := st.RevokeSession(ctx, tid, "alice", s.ID, t0+10); err != nil {
+	if err := st.RevokeSession(ctx, tid, "alice", s.ID, t0+10, by); err != nil {
 		t.Fatalf("RevokeSession: %v", err)
 	}
 	errEnded := errors.New("ended")
@@ -918,7 +927,7 @@ func testUpdateSessionSeesRevocation(t *testing.T, st sessions.Store) {
 	if !errors.Is(err, errEnded) {
 		t.Errorf("UpdateSession: got error %v, want fn's error", err)
 	}
-	s.RevokedAt = t0 + 10
+	s.RevokedAt, s.EndReason, s.EndedBy = t0+10, sessions.ReasonRevoked, by
 	checkSession(t, "SessionByKey", getByKey(t, st, s), s)
 }
 
@@ -947,18 +956,19 @@ func testRevokeSession(t *testing.T, st sessions.Store) {
 		{"unknown session ID", a, "alice", sessions.NewSessionID()},
 		{"expired session", a, "alice", expired.ID},
 	} {
-		wantCode(t, "RevokeSession("+tc.name+")", st.RevokeSession(ctx, tc.tenant, tc.user, tc.session, now), sessions.ENOTFOUND)
+		wantCode(t, "RevokeSession("+tc.name+")", st.RevokeSession(ctx, tc.tenant, tc.user, tc.session, now, by), sessions.ENOTFOUND)
 	}
 	for _, x := range []*sessions.Session{s, keep, bobs, expired} {
 		checkSession(t, "SessionByKey after failed revocations", getByKey(t, st, x), x)
 	}
 
-	if err := st.RevokeSession(ctx, a, "alice", s.ID, now); err != nil {
+	if err := st.RevokeSession(ctx, a, "alice", s.ID, now, by); err != nil {
 		t.Fatalf("RevokeSession: %v", err)
 	}
-	s.RevokedAt = now
+	s.RevokedAt, s.EndReason, s.EndedBy = now, sessions.ReasonRevoked, by
 	checkSession(t, "SessionByKey of the revoked session", getByKey(t, st, s), s)
-	wantCode(t, "RevokeSession of a revoked session", st.RevokeSession(ctx, a, "alice", s.ID, now+1), sessions.ENOTFOUND)
+	wantCode(t, "RevokeSession of a revoked session", st.RevokeSession(ctx, a, "alice", s.ID, now+1, "key_other"), sessions.ENOTFOUND)
+	checkSession(t, "SessionByKey after revoking it again", getByKey(t, st, s), s)
 	_, err := st.GetSession(ctx, a, "alice", s.ID, now)
 	wantCode(t, "GetSession of the revoked session", err, sessions.ENOTFOUND)
 	got, total := list(t, st, a, "alice", "", now)
@@ -979,22 +989,22 @@ func testRevokeSessionByKey(t *testing.T, st sessions.Store) {
 	expired.ExpiresAt = now - 1
 	create(t, st, s, expired)
 
-	wantCode(t, "RevokeSessionByKey(unknown key)", st.RevokeSessionByKey(ctx, a, sessions.SessionKey(sessions.NewToken()), now), sessions.ENOTFOUND)
-	wantCode(t, "RevokeSessionByKey(another tenant)", st.RevokeSessionByKey(ctx, b, s.Key, now), sessions.ENOTFOUND)
+	wantCode(t, "RevokeSessionByKey(unknown key)", st.RevokeSessionByKey(ctx, a, sessions.SessionKey(sessions.NewToken()), now, by), sessions.ENOTFOUND)
+	wantCode(t, "RevokeSessionByKey(another tenant)", st.RevokeSessionByKey(ctx, b, s.Key, now, by), sessions.ENOTFOUND)
 	checkSession(t, "SessionByKey after a revocation from another tenant", getByKey(t, st, s), s)
 
-	if err := st.RevokeSessionByKey(ctx, a, s.Key, now); err != nil {
+	if err := st.RevokeSessionByKey(ctx, a, s.Key, now, by); err != nil {
 		t.Fatalf("RevokeSessionByKey: %v", err)
 	}
-	s.RevokedAt = now
+	s.RevokedAt, s.EndReason, s.EndedBy = now, sessions.ReasonSignedOut, by
 	checkSession(t, "SessionByKey after revocation", getByKey(t, st, s), s)
-	// Idempotent: the first revocation time stands.
-	if err := st.RevokeSessionByKey(ctx, a, s.Key, now+50); err != nil {
+	// Idempotent: the first revocation's time, reason and key stand.
+	if err := st.RevokeSessionByKey(ctx, a, s.Key, now+50, "key_other"); err != nil {
 		t.Errorf("RevokeSessionByKey of a revoked session: got %v, want nil", err)
 	}
 	checkSession(t, "SessionByKey after a second revocation", getByKey(t, st, s), s)
 	// An expired session is ended already: no error, and it stays unrevoked.
-	if err := st.RevokeSessionByKey(ctx, a, expired.Key, now); err != nil {
+	if err := st.RevokeSessionByKey(ctx, a, expired.Key, now, by); err != nil {
 		t.Errorf("RevokeSessionByKey of an expired session: got %v, want nil", err)
 	}
 	checkSession(t, "SessionByKey of the expired session", getByKey(t, st, expired), expired)
@@ -1018,7 +1028,7 @@ func testRevokeUserSessions(t *testing.T, st sessions.Store) {
 	create(t, st, expired, earlier, bobs, namesake)
 	revoke(t, st, earlier, now-10)
 
-	n, err := st.RevokeUserSessions(ctx, a, "alice", now)
+	n, err := st.RevokeUserSessions(ctx, a, "alice", now, by, "")
 	if err != nil {
 		t.Fatalf("RevokeUserSessions: %v", err)
 	}
@@ -1026,7 +1036,7 @@ func testRevokeUserSessions(t *testing.T, st sessions.Store) {
 		t.Errorf("RevokeUserSessions: got %d, want 3", n)
 	}
 	for _, s := range live {
-		s.RevokedAt = now
+		s.RevokedAt, s.EndReason, s.EndedBy = now, sessions.ReasonRevokedAll, by
 	}
 	for _, s := range append(live, expired, earlier, bobs, namesake) {
 		checkSession(t, "SessionByKey after RevokeUserSessions", getByKey(t, st, s), s)
@@ -1035,7 +1045,7 @@ func testRevokeUserSessions(t *testing.T, st sessions.Store) {
 		t.Errorf("ListSessions after RevokeUserSessions: got %v, total %d, want none", sessionIDs(got), total)
 	}
 
-	n, err = st.RevokeUserSessions(ctx, a, "alice", now+1)
+	n, err = st.RevokeUserSessions(ctx, a, "alice", now+1, by, "")
 	if err != nil || n != 0 {
 		t.Errorf("RevokeUserSessions of a user without active sessions: got %d, %v, want 0, nil", n, err)
 	}
@@ -1047,7 +1057,7 @@ func testRevokeUserSessions(t *testing.T, st sessions.Store) {
 		{"unknown user", a, "nobody"},
 		{"user of another tenant", b, "bob"},
 	} {
-		n, err := st.RevokeUserSessions(ctx, tc.tenant, tc.user, now)
+		n, err := st.RevokeUserSessions(ctx, tc.tenant, tc.user, now, by, "")
 		wantCode(t, "RevokeUserSessions("+tc.name+")", err, sessions.ENOTFOUND)
 		if n != 0 {
 			t.Errorf("RevokeUserSessions(%s): got %d, want 0", tc.name, n)
@@ -1086,7 +1096,7 @@ func testDeleteUser(t *testing.T, st sessions.Store) {
 		wantCode(t, "GetSession of an erased session", err, sessions.ENOTFOUND)
 	}
 	wantCode(t, "DeleteUser of the erased user", st.DeleteUser(ctx, a, "alice"), sessions.ENOTFOUND)
-	_, err = st.RevokeUserSessions(ctx, a, "alice", t0)
+	_, err = st.RevokeUserSessions(ctx, a, "alice", t0, by, "")
 	wantCode(t, "RevokeUserSessions of the erased user", err, sessions.ENOTFOUND)
 
 	// Everyone else is untouched.
@@ -1170,7 +1180,7 @@ func testPurgeSessions(t *testing.T, st sessions.Store) {
 	if got, total := list(t, st, b, "x", "", t0); len(got) != 0 || total != 0 {
 		t.Errorf("ListSessions of a user whose sessions were purged: got %v, total %d, want none", sessionIDs(got), total)
 	}
-	if n, err := st.RevokeUserSessions(ctx, b, "x", before); err != nil || n != 0 {
+	if n, err := st.RevokeUserSessions(ctx, b, "x", before, by, ""); err != nil || n != 0 {
 		t.Errorf("RevokeUserSessions of a user whose sessions were purged: got %d, %v, want 0, nil", n, err)
 	}
 }
