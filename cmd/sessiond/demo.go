@@ -104,12 +104,13 @@ func seedDemo(ctx context.Context, svc *sessions.Service, store sessions.Store) 
 			return "", err
 		}
 		// Further places between the start and the last activity, then
-		// the last activity, where the other clients join.
-		steps := len(d.places) - 1 + len(d.clients) - 1
+		// the last activity, where the other clients join (at least one
+		// step, so the last activity is when the demo says).
+		steps := max(1, len(d.places)-1+len(d.clients)-1)
 		for i := 1; i <= steps; i++ {
 			at = now.Add(-d.startedAgo + time.Duration(i)*(d.startedAgo-d.activeAgo)/time.Duration(steps))
 			a := sessions.Activity{IPAddress: d.places[min(i, len(d.places)-1)].ip}
-			if j := i - (len(d.places) - 1); j > 0 {
+			if j := i - (len(d.places) - 1); j > 0 && j < len(d.clients) {
 				a.ClientID = d.clients[j]
 			}
 			if _, err := past.Validate(ctx, k.TenantID, token, a); sessions.ErrorCode(err) == sessions.ENOTFOUND {
