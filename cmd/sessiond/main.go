@@ -56,6 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAPIKey(ctx, env, rest)
 	case "geoip":
 		return runGeoIP(ctx, env, rest)
+	case "webhook":
+		return runWebhook(ctx, env, rest)
+	case "bench":
+		return runBench(ctx, env, rest)
 	case "version":
 		fmt.Fprintln(stdout, "sessiond", version)
 		return nil
@@ -75,6 +79,8 @@ Commands:
   migrate   apply database migrations and exit
   apikey    create, list and revoke API keys
   geoip     look up an IP address in a GeoIP database (geoip lookup --geoip-db PATH IP)
+  webhook   add, list and remove event webhooks; list and retry dead letters
+  bench     seed a fresh store and measure the API under load (see BENCHMARKS.md)
   version   print the version
 
 Run "sessiond COMMAND -h" for a command's flags. Every flag can also be set

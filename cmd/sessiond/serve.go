@@ -25,6 +25,7 @@ import (
 	"github.com/sessiond/sessiond/internal/postgres"
 	"github.com/sessiond/sessiond/internal/sessions"
 	"github.com/sessiond/sessiond/internal/tlscert"
+	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 // Server timeouts: long enough for any request of this API, short enough
@@ -171,12 +172,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		printDemo(env, base, demoKey)
 	}
 
-	// The janitor stops with the server, after in-flight requests.
+	// The janitor and the webhook worker stop with the server, after
+	// in-flight requests.
 	jctx, stopJanitor := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		janitor.New(svc, janitor.Config{Retention: *retention, Interval: *purgeInterval, Batch: jdef.Batch, Pause: jdef.Pause}, logger).Run(jctx)
 	})
+	// The webhook worker delivers events on every node; claims never
+	// overlap (see internal/webhook).
+	if ws, ok := store.(sessions.WebhookStore); ok {
+		wg.Go(func() { webhook.New(ws, webhook.DefaultConfig(), time.Now, logger).Run(jctx) })
+	}
 	defer func() { stopJanitor(); wg.Wait() }()
 
 	serveErr := make(chan error, 1)

@@ -113,6 +113,8 @@ func authzRoutes(f *fixture) []authzRoute {
 		// Every tenant has sessions of app-1: another tenant's key revokes
 		// its own.
 		{sessions.ScopeSessionsRevoke, "POST", "/api/sessions/revoke_bulk", `{"filter":{"client_id":"app-1"}}`, 200, 200},
+		// The feed is the key's tenant's: another tenant reads its own.
+		{sessions.ScopeSessionsRead, "GET", "/api/events?after=0&limit=10", "", 200, 200},
 		// Starting a session for u1 with another tenant's key makes another
 		// user u1, in that tenant.
 		{sessions.ScopeSessionsWrite, "POST", "/api/users/u1/sessions", `{"client_id":"app-3","ip_address":"2.2.2.2","user_agent":"UA 2"}`, 201, 201},

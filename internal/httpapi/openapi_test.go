@@ -251,6 +251,22 @@ func battery(c *conformance, e *env) {
 	send("DELETE", "/api/users/u1", all, "", "Accept", "text/html")
 	send("DELETE", "/api/users/-", all, "")
 
+	// Event feed: 200 (every type of event so far, a page, an empty
+	// page), 400, 401, 403, 406, 422.
+	w = send("GET", "/api/events", all, "")
+	for _, typ := range sessions.EventTypes {
+		if typ != sessions.EventSessionExpired && !strings.Contains(w.Body.String(), `"type":"`+string(typ)+`"`) {
+			t.Errorf("GET /api/events: no %s event in %s", typ, w.Body.String())
+		}
+	}
+	send("GET", "/api/events?after=2&limit=3", all, "")
+	send("GET", "/api/events?after=999999", all, "")
+	send("GET", "/api/events?after=1&after=2", all, "")
+	send("GET", "/api/events", none, "")
+	send("GET", "/api/events", e.keyWithout(sessions.ScopeSessionsRead), "")
+	send("GET", "/api/events", all, "", "Accept", "text/html")
+	send("GET", "/api/events?after=-1&limit=1001", all, "")
+
 	// Outside the operations: 404 and 405.
 	send("GET", "/api/nope", all, "")
 	send("PUT", "/api/users/u1/sessions", all, "")
@@ -271,6 +287,7 @@ func battery(c *conformance, e *env) {
 		{"POST", "/api/sessions/validate", tok},
 		{"POST", "/api/sessions/revoke", tok},
 		{"POST", "/api/sessions/revoke_bulk", `{"filter":{"user_id":"u2"}}`},
+		{"GET", "/api/events", ""},
 	} {
 		// The key cannot be checked either: 503 before anything else.
 		send(rt.method, rt.target, all, rt.body)
@@ -296,6 +313,7 @@ func rateLimited(c *conformance, e *env) {
 		{"POST", "/api/sessions/validate", tok},
 		{"POST", "/api/sessions/revoke", tok},
 		{"POST", "/api/sessions/revoke_bulk", `{"filter":{"user_id":"u1"},"dry_run":true}`},
+		{"GET", "/api/events", ""},
 	}
 	failing := func(r *http.Request) *http.Request { r.RemoteAddr = "203.0.113.9:4000"; return r }
 	w := e.serve(failing(request("GET", "/api/users/u1/sessions", sessions.NewAPIKeySecret(), "")))
@@ -332,6 +350,7 @@ func TestOpenAPIConformance(t *testing.T) {
 			{"POST", "/api/sessions/validate", `{}`},
 			{"POST", "/api/sessions/revoke", `{}`},
 			{"POST", "/api/sessions/revoke_bulk", `{"filter":{"user_id":"u2"}}`},
+			{"GET", "/api/events", ""},
 			{"GET", "/readyz", ""},
 		} {
 			r := request(rt.method, rt.target, sessions.NewAPIKeySecret(), rt.body)

@@ -28,6 +28,7 @@ func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, r
 	mux.Handle("DELETE /api/users/{user_id}/sessions", api(sessions.ScopeSessionsRevoke, handleSessionsRevokeAll(svc)))
 	mux.Handle("DELETE /api/users/{user_id}", api(sessions.ScopeUsersDelete, handleUserErase(svc)))
 	mux.Handle("POST /api/sessions/revoke_bulk", api(sessions.ScopeSessionsRevoke, handleSessionsRevokeBulk(svc)))
+	mux.Handle("GET /api/events", api(sessions.ScopeSessionsRead, handleEvents(svc)))
 
 	// Application API.
 	mux.Handle("POST /api/users/{user_id}/sessions", api(sessions.ScopeSessionsWrite, handleSessionStart(svc)))

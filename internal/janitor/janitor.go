@@ -1,6 +1,9 @@
-// Package janitor purges sessions that ended long enough ago. It works in
-// small batches with a pause between them so that purging a large backlog
-// never holds the store's write lock for long and never starves the API.
+// Package janitor purges sessions that ended long enough ago, records the
+// expiry of sessions as events (expiry happens without a write, so someone
+// has to notice it), and purges events older than the retention period.
+// It works in small batches with a pause between them so that a large
+// backlog never holds the store's write lock for long and never starves
+// the API.
 package janitor
 
 import (
@@ -13,8 +16,8 @@ import (
 
 // Config says how the janitor works.
 type Config struct {
-	// Retention is how long an ended (expired or revoked) session is kept
-	// before it is purged.
+	// Retention is how long an ended (expired or revoked) session, and an
+	// event, is kept before it is purged.
 	Retention time.Duration
 	// Interval is the time between purge rounds.
 	Interval time.Duration
@@ -63,12 +66,36 @@ func (j *Janitor) Run(ctx context.Context) {
 	}
 }
 
-// Round purges batches until a batch comes back short, and returns how
-// many sessions it purged.
+// Round records the expiry of every session that expired since the last
+// round, then purges ended sessions and old events, each in batches until
+// a batch comes back short, and returns how many sessions it purged.
+// Expiries go first: the store keeps an expired session until its expiry
+// is recorded, and a round that cannot record them purges nothing.
 func (j *Janitor) Round(ctx context.Context) (int, error) {
+	expired, err := j.batches(ctx, func() (int, error) { return j.svc.EmitExpired(ctx, j.cfg.Batch) })
+	if expired > 0 {
+		j.logger.Info("recorded session expiries", "count", expired)
+	}
+	if err != nil {
+		return 0, err
+	}
+	purged, err := j.batches(ctx, func() (int, error) { return j.svc.Purge(ctx, j.cfg.Retention, j.cfg.Batch) })
+	if err != nil {
+		return purged, err
+	}
+	events, err := j.batches(ctx, func() (int, error) { return j.svc.PurgeEvents(ctx, j.cfg.Retention, j.cfg.Batch) })
+	if events > 0 {
+		j.logger.Info("purged old events", "count", events)
+	}
+	return purged, err
+}
+
+// batches calls batch until it does less than a full batch, pausing
+// between calls, and returns the sum of what it did.
+func (j *Janitor) batches(ctx context.Context, batch func() (int, error)) (int, error) {
 	total := 0
 	for {
-		n, err := j.svc.Purge(ctx, j.cfg.Retention, j.cfg.Batch)
+		n, err := batch()
 		total += n
 		if err != nil || n < j.cfg.Batch {
 			return total, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -78,6 +79,21 @@ func TestRoundPurgesEndedSessionsAfterRetention(t *testing.T) {
 	list, total, err := svc.List(ctx, sessions.ListQuery{TenantID: k.TenantID, UserID: "idle", Sort: sessions.SortInitiatedAt, Page: 1, Size: 10})
 	if err != nil || total != 0 || len(list) != 0 {
 		t.Errorf("purged user's list = %d sessions, total %d, %v; want 0, 0, nil", len(list), total, err)
+	}
+
+	// Each idle session's expiry was recorded once, before it was
+	// purged, 100 minutes in; every earlier event (the last starts, 50
+	// minutes in) is past the retention of 30 minutes and purged.
+	events, err := svc.Events(ctx, k.TenantID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[sessions.EventType]int{}
+	for _, e := range events {
+		counts[e.Type]++
+	}
+	if want := map[sessions.EventType]int{sessions.EventSessionExpired: 7}; !maps.Equal(counts, want) {
+		t.Errorf("events left: got %v, want %v", counts, want)
 	}
 }
 

@@ -42,11 +42,14 @@ func TestTrailLeavesNoRows(t *testing.T) {
 	if n := count(); n != 6 {
 		t.Fatalf("session_activity before: got %d rows, want 6", n)
 	}
-	if err := s.DeleteUser(ctx, tid, "alice"); err != nil {
+	if err := s.DeleteUser(ctx, tid, "alice", 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 2 {
 		t.Errorf("session_activity after erasing alice: got %d rows, want bob's 2", n)
+	}
+	if _, err := s.EmitExpired(ctx, bobs.ExpiresAt+1, 10, func(*sessions.Session) sessions.EndReason { return sessions.ReasonExpiredIdle }); err != nil {
+		t.Fatal(err)
 	}
 	if n, err := s.PurgeSessions(ctx, bobs.ExpiresAt+1, 10); err != nil || n != 1 {
 		t.Fatalf("PurgeSessions: got %d, %v; want 1", n, err)

@@ -19,6 +19,9 @@ const (
 	CountActivitySQL = countActivitySQL
 	ListActivitySQL  = listActivitySQL
 	TrimActivitySQL  = trimActivitySQL
+
+	ListEventsSQL = listEventsSQL
+	ExpiredSQL    = expiredSQL
 )
 
 func MigrationCount() int {

@@ -78,6 +78,10 @@ const (
 type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	// schemaKey identifies the store's schema in advisory lock keys (a
+	// hash of its name), so that stores in different schemas of one
+	// database do not wait on each other.
+	schemaKey int32
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -223,7 +227,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		h := fnv.New32a()
 		h.Write([]byte(*schema))
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)", int32(migrateLockClass), int32(h.Sum32())); err != nil {
+		s.schemaKey = int32(h.Sum32())
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)", int32(migrateLockClass), s.schemaKey); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -58,7 +58,8 @@ func matchSampleSQL(tenantID int64, f sessions.BulkFilter, now int64, limit int)
 // it. A row that a concurrent write changed is checked again once its
 // lock is granted and skipped if it no longer matches, and the LIMIT then
 // takes the next one, so a batch is short only when nothing is left.
-// It returns how many rows it picked and revoked, and the last ID picked.
+// It returns how many rows it picked, the IDs and users of those it
+// revoked in session ID order, and the last ID picked.
 func revokeMatchingSQL(tenantID int64, f sessions.BulkFilter, now int64, by string, limit int) (string, []any) {
 	where, args := matchWhere(tenantID, f, now)
 	n := len(args)
@@ -70,9 +71,11 @@ func revokeMatchingSQL(tenantID int64, f sessions.BulkFilter, now int64, by stri
 ), revoked AS (
 	UPDATE sessions s SET revoked_at = $2, end_reason = ` + p(2) + `, ended_by = ` + p(3) + `
 	FROM picked WHERE s.id = picked.id
-	RETURNING 1
+	RETURNING s.session_id, s.user_id
 )
-SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM revoked),
+SELECT (SELECT count(*) FROM picked),
+	coalesce((SELECT array_agg(session_id ORDER BY session_id) FROM revoked), '{}'),
+	coalesce((SELECT array_agg(user_id ORDER BY session_id) FROM revoked), '{}'),
 	coalesce((SELECT max(session_id) FROM picked), '')`, args
 }
 
@@ -101,9 +104,9 @@ func (s *Store) CountMatching(ctx context.Context, tenantID int64, f sessions.Bu
 	return total, sample, nil
 }
 
-// RevokeMatching revokes, in one statement (one transaction), the first
-// limit of the tenant's sessions active at now that match f, in session ID
-// order, recording ReasonBulkRevoked and by. It returns how many it
+// RevokeMatching revokes, in one transaction, the first limit of the
+// tenant's sessions active at now that match f, in session ID order,
+// recording ReasonBulkRevoked and by and a session.revoked per session. It returns how many it
 // revoked and the last ID it took, or "" if it took fewer than limit.
 // Returns EINVALID if limit < 1.
 func (s *Store) RevokeMatching(ctx context.Context, tenantID int64, f sessions.BulkFilter, now int64, by string, limit int) (int, string, error) {
@@ -113,13 +116,24 @@ func (s *Store) RevokeMatching(ctx context.Context, tenantID int64, f sessions.B
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	q, args := revokeMatchingSQL(tenantID, f, now, by, limit)
-	var picked, revoked int
+	var picked int
+	var ids, users []string
 	var last string
-	if err := s.pool.QueryRow(ctx, q, args...).Scan(&picked, &revoked, &last); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, q, args...).Scan(&picked, &ids, &users, &last); err != nil {
+			return err
+		}
+		es := make([]sessions.Event, len(ids))
+		for i, id := range ids {
+			es[i] = sessions.EndedEvent(tenantID, users[i], id, sessions.ReasonBulkRevoked, by, now)
+		}
+		return s.writeEvents(ctx, tx, es...)
+	})
+	if err != nil {
 		return 0, "", storeErr(err)
 	}
 	if picked < limit {
 		last = ""
 	}
-	return revoked, last, nil
+	return len(ids), last, nil
 }

@@ -95,9 +95,9 @@ SELECT s.id, $22::bigint, $23::text, $24::text, $25::text, $26::text, $27::text,
 FROM s WHERE $21::boolean`
 
 // CreateSession stores a new session, registering its user on their first
-// session, and first, if not nil, as its trail's first entry. A session
-// stored as revoked keeps its EndReason and EndedBy. Returns ECONFLICT if
-// the ID or key is taken.
+// session, and first, if not nil, as its trail's first entry, and records
+// session.started. A session stored as revoked keeps its EndReason and
+// EndedBy. Returns ECONFLICT if the ID or key is taken.
 func (s *Store) CreateSession(ctx context.Context, x *sessions.Session, first *sessions.ActivityEntry) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -113,7 +113,10 @@ func (s *Store) CreateSession(ctx context.Context, x *sessions.Session, first *s
 	// foreign key check, the check fails; the next attempt registers the
 	// user again, as for a first session.
 	for range 3 {
-		_, err = s.pool.Exec(ctx, createSessionSQL,
+		// One batch is one implicit transaction and one round trip: the
+		// session, then its event (see queueEvents).
+		var b pgx.Batch
+		b.Queue(createSessionSQL,
 			x.TenantID, x.UserID, x.ID, x.Key, clients,
 			x.InitiatedAt, x.ExpiresAt, x.LastUpdated,
 			m.IPAddress, m.UserAgent, m.Country, m.City, m.Region, m.Latitude, m.Longitude, x.RevokedAt,
@@ -121,6 +124,8 @@ func (s *Store) CreateSession(ctx context.Context, x *sessions.Session, first *s
 			first != nil, e.At, e.ClientID,
 			e.IPAddress, e.UserAgent, e.Country, e.City, e.Region, e.Latitude, e.Longitude,
 			e.NewCountry, e.ImpossibleTravel, nullString(string(x.EndReason)), nullString(x.EndedBy))
+		s.queueEvents(&b, sessions.StartedEvent(x))
+		err = s.pool.SendBatch(ctx, &b).Close()
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23503" { // foreign_key_violation
 			break
@@ -314,7 +319,8 @@ func (s *Store) SessionByKey(ctx context.Context, tenantID int64, key string) (*
 // state and, if fn returns no error, writes back fn's changes to ClientIDs
 // (only appended to), ExpiresAt, LastUpdated, LastMetadata, Countries and
 // LastLocated; an entry fn returns is appended to the trail, which is then
-// trimmed to its newest keep entries. The row lock (SELECT ... FOR UPDATE)
+// trimmed to its newest keep entries; each client that joins records
+// session.client_joined. The row lock (SELECT ... FOR UPDATE)
 // serialises concurrent updates and revocations of the session: fn sees
 // every change committed before it, and a revocation that comes later
 // waits and then applies to the updated row. Returns EINVALID if keep < 1,
@@ -361,6 +367,11 @@ WHERE id = $1`,
 			queueAppend(&b, id, entry)
 			b.Queue(trimActivitySQL, id, keep)
 		}
+		var joined []sessions.Event
+		for _, c := range cur.ClientIDs[len(before):] {
+			joined = append(joined, sessions.JoinedEvent(cur, c, cur.LastUpdated))
+		}
+		s.queueEvents(&b, joined...)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
@@ -374,38 +385,55 @@ WHERE id = $1`,
 }
 
 // RevokeSession revokes an active session of the user at now, recording
-// ReasonRevoked and by. Returns ENOTFOUND if the user or such a session
-// does not exist.
+// ReasonRevoked and by, and records session.revoked. Returns ENOTFOUND if
+// the user or such a session does not exist.
 func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions s SET revoked_at = $3, end_reason = $5, ended_by = $6
+	var revoked bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE sessions s SET revoked_at = $3, end_reason = $5, ended_by = $6
 WHERE s.session_id = $4 AND `+activeOfUser, tenantID, userID, now, sessionID, sessions.ReasonRevoked, nullString(by))
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		revoked = true
+		return s.writeEvents(ctx, tx, sessions.EndedEvent(tenantID, userID, sessionID, sessions.ReasonRevoked, by, now))
+	})
 	if err != nil {
 		return storeErr(err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !revoked {
 		return s.notFound(ctx, tenantID, userID)
 	}
 	return nil
 }
 
 // RevokeSessionByKey revokes the session with that key if it is still
-// active, recording ReasonSignedOut and by; an ended session keeps its
-// reason. Returns ENOTFOUND only if no session has that key. One
+// active, recording ReasonSignedOut and by and session.signed_out; an
+// ended session keeps its reason and records nothing. Returns ENOTFOUND only if no session has that key. One
 // statement: the UPDATE waits for a concurrent UpdateSession's lock and
 // then revokes the row that it wrote.
 func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var found bool
-	err := s.pool.QueryRow(ctx, `WITH target AS (
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var userID, sessionID *string
+		err := tx.QueryRow(ctx, `WITH target AS (
 	SELECT id FROM sessions WHERE tenant_id = $1 AND session_key = $2
 ), revoked AS (
 	UPDATE sessions s SET revoked_at = $3, end_reason = $4, ended_by = $5
 	FROM target WHERE s.id = target.id AND s.revoked_at = 0 AND s.expires_at > $3
+	RETURNING s.user_id, s.session_id
 )
-SELECT EXISTS (SELECT 1 FROM target)`, tenantID, key, now, sessions.ReasonSignedOut, nullString(by)).Scan(&found)
+SELECT EXISTS (SELECT 1 FROM target), (SELECT user_id FROM revoked), (SELECT session_id FROM revoked)`,
+			tenantID, key, now, sessions.ReasonSignedOut, nullString(by)).Scan(&found, &userID, &sessionID)
+		if err != nil || userID == nil {
+			return err
+		}
+		return s.writeEvents(ctx, tx, sessions.EndedEvent(tenantID, *userID, *sessionID, sessions.ReasonSignedOut, by, now))
+	})
 	if err != nil {
 		return storeErr(err)
 	}
@@ -426,23 +454,36 @@ const revokeUserSQL = `WITH kept AS (
 ), revoked AS (
 	UPDATE sessions s SET revoked_at = $3, end_reason = $4, ended_by = $5
 	WHERE ` + activeOfUser + ` AND s.session_id <> $6 AND (SELECT ok FROM kept)
-	RETURNING 1
+	RETURNING s.session_id
 )
-SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2), (SELECT ok FROM kept), (SELECT count(*) FROM revoked)`
+SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2), (SELECT ok FROM kept),
+	coalesce((SELECT array_agg(session_id ORDER BY session_id) FROM revoked), '{}')`
 
 // RevokeUserSessions revokes every active session of the user but except
-// (none if ""), recording ReasonRevokedAll and by, and returns how many.
+// (none if ""), recording ReasonRevokedAll and by and a session.revoked
+// per session in session ID order, and returns how many.
 // Returns ENOTFOUND, revoking nothing, if the user is unknown or except is
 // not an active session of theirs.
 func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var known, kept bool
-	var n int
-	err := s.pool.QueryRow(ctx, revokeUserSQL, tenantID, userID, now, sessions.ReasonRevokedAll, nullString(by), except).Scan(&known, &kept, &n)
+	var ids []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, revokeUserSQL, tenantID, userID, now, sessions.ReasonRevokedAll, nullString(by), except).Scan(&known, &kept, &ids)
+		if err != nil {
+			return err
+		}
+		es := make([]sessions.Event, len(ids))
+		for i, id := range ids {
+			es[i] = sessions.EndedEvent(tenantID, userID, id, sessions.ReasonRevokedAll, by, now)
+		}
+		return s.writeEvents(ctx, tx, es...)
+	})
 	if err != nil {
 		return 0, storeErr(err)
 	}
+	n := len(ids)
 	if !known {
 		return 0, errUserNotFound()
 	}
@@ -453,16 +494,37 @@ func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID s
 }
 
 // DeleteUser erases the user and all their sessions (the foreign key
-// cascades to sessions). Returns ENOTFOUND if the user
-// is unknown.
-func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string) error {
+// cascades to sessions), and records user.erased at now with the IDs of
+// the sessions it deleted. Returns ENOTFOUND if the user is unknown.
+func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string, now int64) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM users WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID)
+	var found bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Lock the user first, so that the sessions listed are all there
+		// are: a session start takes a share lock on the user's row for
+		// its foreign key, and waits.
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE)`,
+			tenantID, userID).Scan(&found); err != nil || !found {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT session_id FROM sessions WHERE tenant_id = $1 AND user_id = $2 ORDER BY session_id`, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID); err != nil {
+			return err
+		}
+		return s.writeEvents(ctx, tx, sessions.ErasedEvent(tenantID, userID, ids, now))
+	})
 	if err != nil {
 		return storeErr(err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !found {
 		return errUserNotFound()
 	}
 	return nil
@@ -475,7 +537,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string) e
 // UNION, hence two statements; each commits on its own.
 const (
 	purgeExpiredSQL = `DELETE FROM sessions WHERE id IN (
-	SELECT id FROM sessions WHERE expires_at < $1
+	SELECT id FROM sessions WHERE expires_at < $1 AND (revoked_at > 0 OR expiry_emitted)
 	ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
 	purgeRevokedSQL = `DELETE FROM sessions WHERE id IN (
 	SELECT id FROM sessions WHERE revoked_at > 0 AND revoked_at < $1
@@ -483,7 +545,8 @@ const (
 )
 
 // PurgeSessions deletes at most limit sessions that expired or were
-// revoked before `before`, and returns how many it deleted.
+// revoked before `before`, and returns how many it deleted. An expired
+// session waits until EmitExpired has recorded its expiry.
 func (s *Store) PurgeSessions(ctx context.Context, before int64, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil

@@ -355,7 +355,7 @@ func (s *Service) EraseUser(ctx context.Context, tenantID int64, userID string) 
 	if err := checkUser(userID); err != nil {
 		return err
 	}
-	return s.store.DeleteUser(ctx, tenantID, userID)
+	return s.store.DeleteUser(ctx, tenantID, userID, s.Now())
 }
 
 // Purge deletes up to batch sessions that ended more than retention ago.

@@ -6,6 +6,11 @@ import "context"
 // writes does so in one transaction: on error nothing was written. A store
 // that cannot reach its database returns EUNAVAILABLE.
 //
+// Every write that starts, joins or ends a session, or erases a user, also
+// records its events (see EventType) in that same transaction, built by
+// the constructors of event.go so that every store records the same ones:
+// the outbox that the event feed and the webhooks read.
+//
 // Every implementation must pass the suite in internal/storetest.
 type Store interface {
 	// CreateAPIKey stores k, creating the tenant named k.TenantName if it
@@ -22,8 +27,9 @@ type Store interface {
 
 	// CreateSession stores a new session, registering its user on their
 	// first session, and first, if not nil, as the first entry of its
-	// activity trail, all in one transaction. Returns ECONFLICT if the ID
-	// or key is taken.
+	// activity trail, all in one transaction, and records StartedEvent
+	// (also for a session stored as already ended: it did start). Returns
+	// ECONFLICT if the ID or key is taken.
 	CreateSession(ctx context.Context, s *Session, first *ActivityEntry) error
 	// ListSessions returns one page of a user's sessions of q.Status at
 	// q.Now (active, or ended: revoked or expired and not yet purged) and
@@ -43,7 +49,8 @@ type Store interface {
 	// to ClientIDs (only appended to), ExpiresAt, LastUpdated,
 	// LastMetadata, Countries and LastLocated. If fn also returns an entry,
 	// it is appended to the session's activity trail and the trail is
-	// trimmed to its newest keep entries, in the same transaction.
+	// trimmed to its newest keep entries, in the same transaction. Each
+	// client that joins records JoinedEvent at fn's LastUpdated.
 	// Concurrent updates of one session are serialised, so none is lost
 	// and fn always sees a revocation that committed before it. fn must
 	// not call the store. Returns EINVALID if keep < 1 (before calling fn),
@@ -57,15 +64,15 @@ type Store interface {
 	ListActivity(ctx context.Context, tenantID int64, userID, sessionID string, now int64, page, size int) ([]*ActivityEntry, int, error)
 	// RevokeSession revokes an active session of the user at now,
 	// recording ReasonRevoked and by, the ID of the API key that revoked
-	// it. Returns ENOTFOUND if the user or such a session does not exist.
+	// it, and its EndedEvent. Returns ENOTFOUND if the user or such a session does not exist.
 	RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error
 	// RevokeSessionByKey revokes the session with that key if it is still
-	// active, recording ReasonSignedOut and by; an ended session keeps its
-	// reason. Returns ENOTFOUND only if no session has that key.
+	// active, recording ReasonSignedOut and by and its EndedEvent; an
+	// ended session keeps its reason and records nothing. Returns ENOTFOUND only if no session has that key.
 	RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error
 	// RevokeUserSessions revokes every active session of the user but the
-	// one with ID except (none if ""), recording ReasonRevokedAll and by,
-	// and returns how many it revoked. Returns ENOTFOUND, revoking
+	// one with ID except (none if ""), recording ReasonRevokedAll and by
+	// and an EndedEvent per session, and returns how many it revoked. Returns ENOTFOUND, revoking
 	// nothing, if the user is unknown or except is not an active session
 	// of the user.
 	RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error)
@@ -75,22 +82,42 @@ type Store interface {
 	CountMatching(ctx context.Context, tenantID int64, f BulkFilter, now int64, sampleSize int) (int, []*Session, error)
 	// RevokeMatching revokes, in one transaction, the first limit (at
 	// least 1) of the tenant's sessions, in session ID order, that are
-	// active at now and match f, recording ReasonBulkRevoked and by. It
+	// active at now and match f, recording ReasonBulkRevoked and by and
+	// an EndedEvent per session, in session ID order. It
 	// returns how many it revoked and the session ID to pass as f.After
 	// for the next batch, "" when the batch found fewer than limit
 	// sessions to take, so that none is left. Returns EINVALID if
 	// limit < 1.
 	RevokeMatching(ctx context.Context, tenantID int64, f BulkFilter, now int64, by string, limit int) (int, string, error)
 	// DeleteUser erases the user and all their sessions with their
-	// activity trails. Returns ENOTFOUND if the user is unknown.
-	DeleteUser(ctx context.Context, tenantID int64, userID string) error
+	// activity trails, and records one ErasedEvent at now listing the
+	// sessions it deleted. Returns ENOTFOUND if the user is unknown.
+	DeleteUser(ctx context.Context, tenantID int64, userID string, now int64) error
 
 	// PurgeSessions deletes at most limit sessions that expired or were
 	// revoked before `before`, with their activity trails, and returns how
-	// many sessions it deleted.
+	// many sessions it deleted. An expired session whose expiry event
+	// is not recorded yet (see EmitExpired) is kept until it is, so that
+	// no expiry goes unreported.
 	PurgeSessions(ctx context.Context, before int64, limit int) (int, error)
 	// CountActiveSessions counts active sessions of all tenants at now.
 	CountActiveSessions(ctx context.Context, now int64) (int64, error)
+
+	// ListEvents returns up to limit (>= 1) events of the tenant with Seq
+	// above after, in Seq order.
+	ListEvents(ctx context.Context, tenantID, after int64, limit int) ([]*Event, error)
+	// EmitExpired records ExpiredEvent, for the reason reasonOf gives, for
+	// up to limit sessions of any tenant that are not revoked, expired at
+	// or before now, and have no expiry event yet, marking each so that
+	// its expiry is recorded once; it returns how many it recorded. Several
+	// nodes may run it at once: each takes different sessions. reasonOf
+	// sees the session's IDs, InitiatedAt and ExpiresAt, and must not call
+	// the store.
+	EmitExpired(ctx context.Context, now int64, limit int, reasonOf func(*Session) EndReason) (int, error)
+	// PurgeEvents deletes at most limit events recorded (OccurredAt)
+	// before `before`, oldest first, with their webhook deliveries, and
+	// returns how many events it deleted.
+	PurgeEvents(ctx context.Context, before int64, limit int) (int, error)
 
 	// Ping checks that the database is reachable.
 	Ping(ctx context.Context) error

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"strings"
 
 	"github.com/sessiond/sessiond/internal/sessions"
 )
@@ -71,7 +73,7 @@ func revokeMatchingQuery(tenantID int64, f sessions.BulkFilter, now int64, by st
 	where, args := matchWhere(tenantID, f, now)
 	return `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
 		WHERE id IN (SELECT s.id FROM sessions s INDEXED BY ` + walkIndex(f) + ` WHERE ` + where + ` ORDER BY s.session_id LIMIT ?)
-		RETURNING session_id`,
+		RETURNING session_id, user_id`,
 		append(append([]any{now, sessions.ReasonBulkRevoked, nullString(by)}, args...), limit)
 }
 
@@ -114,7 +116,8 @@ func (s *Store) CountMatching(ctx context.Context, tenantID int64, f sessions.Bu
 
 // RevokeMatching revokes, in one transaction, the first limit of the
 // tenant's sessions active at now that match f, in session ID order,
-// recording ReasonBulkRevoked and by. It returns how many it revoked and
+// recording ReasonBulkRevoked and by and a session.revoked per session in
+// session ID order. It returns how many it revoked and
 // the last ID it took, or "" if it took fewer than limit. Returns EINVALID
 // if limit < 1.
 func (s *Store) RevokeMatching(ctx context.Context, tenantID int64, f sessions.BulkFilter, now int64, by string, limit int) (int, string, error) {
@@ -132,17 +135,24 @@ func (s *Store) RevokeMatching(ctx context.Context, tenantID int64, f sessions.B
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		var events []sessions.Event
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var id, user string
+			if err := rows.Scan(&id, &user); err != nil {
+				rows.Close()
 				return err
 			}
 			n++
 			// RETURNING gives rows in no promised order.
 			last = max(last, id)
+			events = append(events, sessions.EndedEvent(tenantID, user, id, sessions.ReasonBulkRevoked, by, now))
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.SortFunc(events, func(a, b sessions.Event) int { return strings.Compare(a.SessionID, b.SessionID) })
+		return insertEvents(ctx, tx, events...)
 	})
 	if err != nil {
 		return 0, "", err

@@ -129,9 +129,9 @@ func nullString(s string) any {
 }
 
 // CreateSession stores a new session, registering its user on their first
-// session, and first, if not nil, as its trail's first entry. A session
-// stored as revoked keeps its EndReason and EndedBy. Returns ECONFLICT if
-// the ID or key is taken.
+// session, and first, if not nil, as its trail's first entry, and records
+// session.started. A session stored as revoked keeps its EndReason and
+// EndedBy. Returns ECONFLICT if the ID or key is taken.
 func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session, first *sessions.ActivityEntry) error {
 	clients := dedup(ss.ClientIDs)
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -161,10 +161,12 @@ func (s *Store) CreateSession(ctx context.Context, ss *sessions.Session, first *
 		if err := addClients(ctx, tx, id, clients); err != nil {
 			return err
 		}
-		if first == nil {
-			return nil
+		if first != nil {
+			if err := appendEntry(ctx, tx, id, first); err != nil {
+				return err
+			}
 		}
-		return appendEntry(ctx, tx, id, first)
+		return insertEvents(ctx, tx, sessions.StartedEvent(ss))
 	})
 	if sessions.ErrorCode(err) == sessions.ECONFLICT {
 		return &sessions.Error{Code: sessions.ECONFLICT, Message: "a session with this ID or key already exists", Err: err}
@@ -344,7 +346,8 @@ func (e fnError) Error() string { return e.err.Error() }
 // transaction (so concurrent updates queue and none is lost) and writes
 // back fn's changes to ClientIDs, ExpiresAt, LastUpdated, LastMetadata,
 // Countries and LastLocated; an entry fn returns is appended to the trail,
-// which is then trimmed to its newest keep entries. Client IDs fn removed
+// which is then trimmed to its newest keep entries, and each client that
+// joins records session.client_joined. Client IDs fn removed
 // or reordered stay as they were: clients only join. fn must not call the
 // store. Returns EINVALID if keep < 1, fn's error, or ENOTFOUND if there
 // is no such session.
@@ -397,6 +400,11 @@ func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 		if err := addClients(ctx, tx, rowid, added); err != nil {
 			return err
 		}
+		for _, c := range added {
+			if err := insertEvents(ctx, tx, sessions.JoinedEvent(&next, c, next.LastUpdated)); err != nil {
+				return err
+			}
+		}
 		if entry != nil {
 			if err := appendEntry(ctx, tx, rowid, entry); err != nil {
 				return err
@@ -419,8 +427,8 @@ func (s *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 }
 
 // RevokeSession revokes an active session of the user at now, recording
-// ReasonRevoked and by. Returns ENOTFOUND if the user or such a session
-// does not exist.
+// ReasonRevoked and by, and records session.revoked. Returns ENOTFOUND if
+// the user or such a session does not exist.
 func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
@@ -429,25 +437,28 @@ func (s *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessi
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
+		if n, err := res.RowsAffected(); err != nil {
 			return err
+		} else if n > 0 {
+			return insertEvents(ctx, tx, sessions.EndedEvent(tenantID, userID, sessionID, sessions.ReasonRevoked, by, now))
 		}
 		return notFound(ctx, tx, tenantID, userID)
 	})
 }
 
 // RevokeSessionByKey revokes the session with that key if it is still
-// active, recording ReasonSignedOut and by; an ended session stays as it
-// was. Returns ENOTFOUND only if no session of the tenant has that key.
+// active, recording ReasonSignedOut and by and session.signed_out; an
+// ended session stays as it was and records nothing. Returns ENOTFOUND only if no session of the tenant has that key.
 func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
-			WHERE session_key = ? AND tenant_id = ? AND revoked_at = 0 AND expires_at > ?`,
-			now, sessions.ReasonSignedOut, nullString(by), key, tenantID, now)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
+		var userID, sessionID string
+		err := tx.QueryRowContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
+			WHERE session_key = ? AND tenant_id = ? AND revoked_at = 0 AND expires_at > ?
+			RETURNING user_id, session_id`,
+			now, sessions.ReasonSignedOut, nullString(by), key, tenantID, now).Scan(&userID, &sessionID)
+		if err == nil {
+			return insertEvents(ctx, tx, sessions.EndedEvent(tenantID, userID, sessionID, sessions.ReasonSignedOut, by, now))
+		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		var exists bool
@@ -463,7 +474,8 @@ func (s *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key stri
 }
 
 // RevokeUserSessions revokes every active session of the user but except
-// (none if ""), recording ReasonRevokedAll and by, and returns how many.
+// (none if ""), recording ReasonRevokedAll and by and a session.revoked
+// per session in session ID order, and returns how many.
 // Returns ENOTFOUND, revoking nothing, if the user is unknown or except is
 // not an active session of theirs.
 func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error) {
@@ -488,14 +500,22 @@ func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID s
 			}
 		}
 		// session_id <> '' holds for every session: no exception.
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
-			WHERE tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ? AND session_id <> ?`,
+		ids, err := queryStrings(ctx, tx, `UPDATE sessions SET revoked_at = ?, end_reason = ?, ended_by = ?
+			WHERE tenant_id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ? AND session_id <> ?
+			RETURNING session_id`,
 			now, sessions.ReasonRevokedAll, nullString(by), tenantID, userID, now, except)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		n = int64(len(ids))
+		// RETURNING gives rows in no promised order.
+		slices.Sort(ids)
+		for _, id := range ids {
+			if err := insertEvents(ctx, tx, sessions.EndedEvent(tenantID, userID, id, sessions.ReasonRevokedAll, by, now)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -504,10 +524,16 @@ func (s *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID s
 }
 
 // DeleteUser erases the user; the schema's cascades erase their sessions
-// and the sessions' clients with them. Returns ENOTFOUND if the user is
+// and the sessions' clients with them. It records user.erased at now with
+// the IDs of the sessions it deleted. Returns ENOTFOUND if the user is
 // unknown.
-func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string) error {
+func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string, now int64) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
+		ids, err := queryStrings(ctx, tx, `SELECT session_id FROM sessions INDEXED BY sessions_by_user_session_id
+			WHERE tenant_id = ? AND user_id = ? ORDER BY session_id`, tenantID, userID)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE tenant_id = ? AND user_id = ?`, tenantID, userID)
 		if err != nil {
 			return err
@@ -519,21 +545,40 @@ func (s *Store) DeleteUser(ctx context.Context, tenantID int64, userID string) e
 		if n == 0 {
 			return errUserNotFound()
 		}
-		return nil
+		return insertEvents(ctx, tx, sessions.ErasedEvent(tenantID, userID, ids, now))
 	})
 }
 
+// queryStrings runs a query of one text column in tx and returns its values.
+func queryStrings(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // purgeQueries delete at most ? sessions ended before ?: revoked ones
-// first, then expired ones.
+// first, then expired ones whose expiry event is recorded.
 var purgeQueries = []string{
 	`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
 		WHERE revoked_at > 0 AND revoked_at < ? ORDER BY revoked_at LIMIT ?)`,
-	`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
-		WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
+	`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions INDEXED BY sessions_purgeable
+		WHERE expires_at < ? AND (revoked_at > 0 OR expiry_emitted = 1) ORDER BY expires_at LIMIT ?)`,
 }
 
 // PurgeSessions deletes at most limit sessions that were revoked or expired
 // strictly before `before`, oldest first, and returns how many it deleted.
+// An expired session waits until EmitExpired has recorded its expiry.
 // Each half walks its own index from the oldest entry, so a batch costs
 // about limit rows however many sessions are stored. Users stay known.
 func (s *Store) PurgeSessions(ctx context.Context, before int64, limit int) (int, error) {

@@ -57,10 +57,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wq := url.Values{"_pragma": append(slices.Clone(common), "journal_mode(WAL)"), "_txlock": {"immediate"}}
 	rq := url.Values{"_pragma": append(slices.Clone(common), "query_only(1)")}
 
-	writer, err := sql.Open("sqlite", path+"?"+wq.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
+	// Each connection keeps its prepared statements (see connector).
+	writer := sql.OpenDB(newConnector(path + "?" + wq.Encode()))
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxIdleTime(0)
@@ -72,11 +70,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 
-	reader, err := sql.Open("sqlite", path+"?"+rq.Encode())
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
+	reader := sql.OpenDB(newConnector(path + "?" + rq.Encode()))
 	n := max(4, runtime.NumCPU())
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)

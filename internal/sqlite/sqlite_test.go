@@ -149,7 +149,10 @@ func TestQueryPlans(t *testing.T) {
 		index       string
 	}{
 		{"purge revoked", purgeQueries[0], []any{1, 10}, "sessions_by_revoked_at"},
-		{"purge expired", purgeQueries[1], []any{1, 10}, "sessions_by_expires_at"},
+		{"purge expired", purgeQueries[1], []any{1, 10}, "sessions_purgeable"},
+		{"expired without an event", expiredQuery, []any{1, 10}, "sessions_expiry_pending"},
+		{"events feed", listEventsQuery, []any{1, 0, 10}, "events_by_tenant (tenant_id=? AND seq>?)"},
+		{"purge events", `SELECT seq FROM events WHERE occurred_at < ? ORDER BY occurred_at LIMIT ?`, []any{1, 10}, "events_by_time"},
 		{"count active", countActiveQuery, []any{1}, "COVERING INDEX sessions_by_expires_at"},
 		{"by key", sessionByKeyQuery, []any{"K", 1}, "(session_key=?)"},
 		{"by ID", getSessionQuery, []any{"I", 1, "u", 1}, "(session_id=?)"},
@@ -344,7 +347,10 @@ func TestDeleteUserLeavesNoRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.DeleteUser(ctx, k.TenantID, "alice"); err != nil {
+	if err := st.DeleteUser(ctx, k.TenantID, "alice", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EmitExpired(ctx, 2000, 10, func(*sessions.Session) sessions.EndReason { return sessions.ReasonExpiredIdle }); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.PurgeSessions(ctx, 2000, 10); n != 1 {

@@ -351,7 +351,7 @@ func testActivityErasedWithUser(t *testing.T, st sessions.Store) {
 		t.Fatal(err)
 	}
 
-	if err := st.DeleteUser(ctx, tid, "alice"); err != nil {
+	if err := st.DeleteUser(ctx, tid, "alice", t0); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, _, err := st.ListActivity(ctx, tid, "alice", s.ID, t0, 1, 10)
@@ -385,6 +385,7 @@ func testActivityPurged(t *testing.T, st sessions.Store) {
 		t.Fatal(err)
 	}
 	appendEntry(t, st, old, entry(t0+1, "web", "192.0.2.3"), trailKeep)
+	emitExpired(t, st, before)
 	if n, err := st.PurgeSessions(ctx, before, 10); err != nil || n != 1 {
 		t.Fatalf("PurgeSessions: got %d, %v, want 1, nil", n, err)
 	}

@@ -183,6 +183,7 @@ func testListEnded(t *testing.T, st sessions.Store) {
 	}
 
 	// Purged sessions are no longer listed.
+	emitExpired(t, st, now+1)
 	if _, err := st.PurgeSessions(ctx, now+1, 1000); err != nil {
 		t.Fatalf("PurgeSessions: %v", err)
 	}

@@ -67,6 +67,12 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 		{"Activity/Purged", testActivityPurged},
 		{"Activity/SessionPast", testActivitySessionPast},
 		{"Activity/Concurrent", testActivityConcurrent},
+		{"BulkLoad", testBulkLoad},
+		{"Events/Writes", testEventsWrites},
+		{"Events/Feed", testEventsFeed},
+		{"Events/Expiry", testEventsExpiry},
+		{"Events/Purge", testEventsPurge},
+		{"Events/Concurrent", testEventsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -1081,10 +1087,10 @@ func testDeleteUser(t *testing.T, st sessions.Store) {
 	create(t, st, bobs, namesake, carols)
 	revoke(t, st, gone[2], t0-5)
 
-	wantCode(t, "DeleteUser(unknown user)", st.DeleteUser(ctx, a, "nobody"), sessions.ENOTFOUND)
-	wantCode(t, "DeleteUser(user of another tenant)", st.DeleteUser(ctx, a, "carol"), sessions.ENOTFOUND)
+	wantCode(t, "DeleteUser(unknown user)", st.DeleteUser(ctx, a, "nobody", t0), sessions.ENOTFOUND)
+	wantCode(t, "DeleteUser(user of another tenant)", st.DeleteUser(ctx, a, "carol", t0), sessions.ENOTFOUND)
 
-	if err := st.DeleteUser(ctx, a, "alice"); err != nil {
+	if err := st.DeleteUser(ctx, a, "alice", t0); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, _, err := st.ListSessions(ctx, sessions.ListQuery{TenantID: a, UserID: "alice", Sort: sessions.SortInitiatedAt, Page: 1, Size: 10, Now: t0})
@@ -1095,7 +1101,7 @@ func testDeleteUser(t *testing.T, st sessions.Store) {
 		_, err = st.GetSession(ctx, a, "alice", s.ID, t0-10)
 		wantCode(t, "GetSession of an erased session", err, sessions.ENOTFOUND)
 	}
-	wantCode(t, "DeleteUser of the erased user", st.DeleteUser(ctx, a, "alice"), sessions.ENOTFOUND)
+	wantCode(t, "DeleteUser of the erased user", st.DeleteUser(ctx, a, "alice", t0), sessions.ENOTFOUND)
 	_, err = st.RevokeUserSessions(ctx, a, "alice", t0, by, "")
 	wantCode(t, "RevokeUserSessions of the erased user", err, sessions.ENOTFOUND)
 
@@ -1151,6 +1157,7 @@ func testPurgeSessions(t *testing.T, st sessions.Store) {
 		"other tenant, expired":      mk(b, "x", before-1, 0),
 	}
 
+	emitExpired(t, st, before)
 	if n, err := st.PurgeSessions(ctx, t0, 100); err != nil || n != 0 {
 		t.Errorf("PurgeSessions with nothing old enough: got %d, %v, want 0, nil", n, err)
 	}
