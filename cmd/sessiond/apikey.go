@@ -95,20 +95,9 @@ func runAPIKeyRevoke(ctx context.Context, env *environment, args []string) error
 		fmt.Fprintln(env.stderr, "usage: sessiond apikey revoke [--db URL] KEY_ID")
 		fs.PrintDefaults()
 	}
-	// Accept the ID before or after the flags.
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	rest, err := env.parseArgs(fs, args)
+	id, err := env.parseOneArg(fs, args, "key ID (see apikey list)")
 	if err != nil {
 		return err
-	}
-	if id == "" && len(rest) == 1 {
-		id = rest[0]
-	} else if len(rest) > 0 || id == "" {
-		fs.Usage()
-		return errors.New("apikey revoke: want exactly one key ID (see apikey list)")
 	}
 	store, err := openStore(ctx, *db, postgres.Options{})
 	if err != nil {

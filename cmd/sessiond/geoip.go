@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/sessiond/sessiond/internal/geoip"
 )
@@ -34,20 +33,9 @@ func runGeoIPLookup(_ context.Context, env *environment, args []string) error {
 		fmt.Fprintln(env.stderr, "usage: sessiond geoip lookup --geoip-db PATH[,PATH...] IP")
 		fs.PrintDefaults()
 	}
-	// Accept the address before or after the flags.
-	var arg string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		arg, args = args[0], args[1:]
-	}
-	rest, err := env.parseArgs(fs, args)
+	arg, err := env.parseOneArg(fs, args, "IP address")
 	if err != nil {
 		return err
-	}
-	if arg == "" && len(rest) == 1 {
-		arg = rest[0]
-	} else if len(rest) > 0 || arg == "" {
-		fs.Usage()
-		return errors.New("geoip lookup: want exactly one IP address")
 	}
 	if *dbPath == "" {
 		fs.Usage()

@@ -129,3 +129,24 @@ func (e *environment) parseArgs(fs *flag.FlagSet, args []string) ([]string, erro
 func envName(flagName string) string {
 	return "SESSIOND_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
+
+// parseOneArg is parse for commands that take exactly one argument (an ID
+// or an address), accepted before or after the flags. what names it in
+// the error.
+func (e *environment) parseOneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
+	var arg string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	rest, err := e.parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if arg == "" && len(rest) == 1 {
+		arg = rest[0]
+	} else if len(rest) > 0 || arg == "" {
+		fs.Usage()
+		return "", fmt.Errorf("%s: want exactly one %s", fs.Name(), what)
+	}
+	return arg, nil
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/sessiond/sessiond/internal/postgres"
@@ -117,19 +116,9 @@ func runWebhookByID(ctx context.Context, env *environment, cmd string, args []st
 		fmt.Fprintf(env.stderr, "usage: sessiond webhook %s [--db URL] WEBHOOK_ID\n", cmd)
 		fs.PrintDefaults()
 	}
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	rest, err := env.parseArgs(fs, args)
+	id, err := env.parseOneArg(fs, args, "webhook ID (see webhook list)")
 	if err != nil {
 		return err
-	}
-	if id == "" && len(rest) == 1 {
-		id = rest[0]
-	} else if len(rest) > 0 || id == "" {
-		fs.Usage()
-		return fmt.Errorf("webhook %s: want exactly one webhook ID (see webhook list)", cmd)
 	}
 	store, ws, err := openWebhookStore(ctx, *db)
 	if err != nil {
