@@ -6,6 +6,7 @@
 //	sessiond serve    [flags]   run the HTTP API
 //	sessiond migrate  [flags]   apply database migrations and exit
 //	sessiond apikey   create|list|revoke [flags]
+//	sessiond tenant   show|privacy [flags]
 //	sessiond version
 //
 // Every flag can also be set through the environment as SESSIOND_<NAME>,
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, env, rest)
 	case "apikey":
 		return runAPIKey(ctx, env, rest)
+	case "tenant":
+		return runTenant(ctx, env, rest)
 	case "geoip":
 		return runGeoIP(ctx, env, rest)
 	case "webhook":
@@ -78,6 +81,7 @@ Commands:
   serve     run the HTTP API (try: sessiond serve --demo)
   migrate   apply database migrations and exit
   apikey    create, list and revoke API keys
+  tenant    show a tenant's settings, set its privacy settings (see docs/privacy.md)
   geoip     look up an IP address in a GeoIP database (geoip lookup --geoip-db PATH IP)
   webhook   add, list and remove event webhooks; list and retry dead letters
   bench     seed a fresh store and measure the API under load (see BENCHMARKS.md)

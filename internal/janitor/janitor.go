@@ -1,6 +1,8 @@
 // Package janitor purges sessions that ended long enough ago, records the
 // expiry of sessions as events (expiry happens without a write, so someone
-// has to notice it), and purges events older than the retention period.
+// has to notice it), erases the metadata of ended sessions of tenants that
+// ask for it (sessions.Privacy), and purges events older than the
+// retention period.
 // It works in small batches with a pause between them so that a large
 // backlog never holds the store's write lock for long and never starves
 // the API.
@@ -67,14 +69,23 @@ func (j *Janitor) Run(ctx context.Context) {
 }
 
 // Round records the expiry of every session that expired since the last
-// round, then purges ended sessions and old events, each in batches until
-// a batch comes back short, and returns how many sessions it purged.
-// Expiries go first: the store keeps an expired session until its expiry
-// is recorded, and a round that cannot record them purges nothing.
+// round, then erases the metadata of ended sessions whose tenant's
+// DropEndedMetadataAfter has passed, then purges ended sessions and old
+// events, each in batches until a batch comes back short, and returns how
+// many sessions it purged. Expiries go first: the store keeps an expired
+// session until its expiry is recorded (and scrubs it only then), and a
+// round that cannot record them purges nothing.
 func (j *Janitor) Round(ctx context.Context) (int, error) {
 	expired, err := j.batches(ctx, func() (int, error) { return j.svc.EmitExpired(ctx, j.cfg.Batch) })
 	if expired > 0 {
 		j.logger.Info("recorded session expiries", "count", expired)
+	}
+	if err != nil {
+		return 0, err
+	}
+	scrubbed, err := j.batches(ctx, func() (int, error) { return j.svc.ScrubEndedMetadata(ctx, j.cfg.Batch) })
+	if scrubbed > 0 {
+		j.logger.Info("erased metadata of ended sessions", "count", scrubbed)
 	}
 	if err != nil {
 		return 0, err

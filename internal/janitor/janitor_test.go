@@ -117,3 +117,85 @@ func TestRunStopsWithContext(t *testing.T) {
 		t.Fatal("Run did not return after its context was cancelled")
 	}
 }
+
+func TestRoundScrubsEndedMetadata(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	cfg := sessions.Config{Expiration: sessions.Sliding, SlidingLifetime: time.Hour, AbsoluteLifetime: 24 * time.Hour}
+	svc := sessions.NewService(store, cfg, clk.now, nil)
+	k, _, err := svc.CreateAPIKey(ctx, "private", "t", sessions.Scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetTenantPrivacy(ctx, "private", sessions.Privacy{DropEndedMetadataAfter: 2 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	a := sessions.Activity{ClientID: "app", IPAddress: "203.0.113.7", UserAgent: "Firefox"}
+	var ended []*sessions.Session
+	for range 5 {
+		s, _, err := svc.Start(ctx, k.TenantID, "u", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Revoke(ctx, k.TenantID, "u", s.ID, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		ended = append(ended, s)
+	}
+	if _, _, err := svc.Start(ctx, k.TenantID, "u", a); err != nil {
+		t.Fatal(err)
+	}
+	// Retention longer than the scrub delay: the sessions stay, emptied.
+	j := janitor.New(svc, janitor.Config{Retention: 24 * time.Hour, Interval: time.Hour, Batch: 2, Pause: time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	isRevoked := map[string]bool{}
+	for _, s := range ended {
+		isRevoked[s.ID] = true
+	}
+	// check checks the revoked sessions' metadata, and that the other one
+	// (which expires after an hour, and so ended less than two hours
+	// before any check) keeps its own.
+	lastDone := false
+	check := func(when string, wantIP bool) {
+		t.Helper()
+		list, _, err := svc.List(ctx, sessions.ListQuery{TenantID: k.TenantID, UserID: "u", Status: sessions.StatusEnded, Sort: sessions.SortSessionID, Page: 1, Size: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			wantIP := wantIP || (!isRevoked[s.ID] && !lastDone)
+			if got := s.LastMetadata.IPAddress != nil; got != wantIP {
+				t.Errorf("%s: session %s has an IP: got %v, want %v", when, s.ID, got, wantIP)
+			}
+			if got := s.LastMetadata.UserAgent != nil; got != wantIP {
+				t.Errorf("%s: session %s has a user agent: got %v, want %v", when, s.ID, got, wantIP)
+			}
+		}
+	}
+	clk.t = clk.t.Add(30 * time.Minute)
+	if _, err := j.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("30 minutes after the end", true)
+
+	clk.t = clk.t.Add(2 * time.Hour)
+	if _, err := j.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("2.5 hours after the end", false)
+	if n, err := svc.ScrubEndedMetadata(ctx, 10); err != nil || n != 0 {
+		t.Errorf("a further scrub took %d, %v; want 0, nil", n, err)
+	}
+	// Two hours after the last one expired, its turn comes.
+	clk.t = clk.t.Add(time.Hour)
+	if n, err := svc.ScrubEndedMetadata(ctx, 10); err != nil || n != 1 {
+		t.Errorf("the scrub after the expiry took %d, %v; want 1, nil", n, err)
+	}
+	lastDone = true
+	check("after the last one's turn", false)
+}

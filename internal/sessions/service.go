@@ -16,6 +16,9 @@ type Service struct {
 	cfg     Config
 	now     func() time.Time
 	locator Locator
+	// privacyCache keeps each tenant's Privacy for PrivacyCacheTTL, so
+	// that validations do not read it from the store every time.
+	privacyCache privacyCache
 }
 
 // NewService returns a Service. now is the clock (time.Now in production,
@@ -116,12 +119,17 @@ func checkActivity(p Problems, a Activity, clientRequired bool) netip.Addr {
 	return ip
 }
 
-// apply records what activity a carried on s at now: a new client joins,
-// a new IP or user agent replaces the old one (fields a leaves empty keep
-// their last known value), and expiry moves. If a changed the clients, the
-// IP or the user agent, apply returns the trail entry to append (judged,
-// with sess.Countries and sess.LastLocated updated); otherwise nil.
-func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64) *ActivityEntry {
+// apply records what activity a carried on s at now, under the tenant's
+// privacy settings p: a new client joins, a new IP or user agent replaces
+// the old one (fields a leaves empty keep their last known value), and
+// expiry moves. ip must already be p.Mask'ed: a truncated address is what
+// is compared, located and stored. Under LocationCountry the city and
+// coordinates are dropped from the session and its entry (also from a
+// location stored before the setting), so impossible travel is never
+// flagged. If a changed the clients, the IP or the user agent, apply
+// returns the trail entry to append (judged, with sess.Countries and
+// sess.LastLocated updated); otherwise nil.
+func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64, p Privacy) *ActivityEntry {
 	e := &ActivityEntry{At: now, ClientID: a.ClientID}
 	changed := false
 	if a.ClientID != "" && !sess.HasClient(a.ClientID) {
@@ -135,6 +143,7 @@ func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64) *Ac
 			sess.LastMetadata.Location = s.locate(ip)
 			changed = true
 		}
+		sess.LastMetadata.Location = p.Coarsen(sess.LastMetadata.Location)
 		// The same address as before keeps the location it was given
 		// then, as the session does.
 		e.IPAddress = &str
@@ -147,6 +156,9 @@ func (s *Service) apply(sess *Session, a Activity, ip netip.Addr, now int64) *Ac
 		}
 		sess.LastMetadata.UserAgent = &ua
 		e.UserAgent = &ua
+	}
+	if p.Location == LocationCountry {
+		sess.LastLocated = nil
 	}
 	sess.LastUpdated = now
 	sess.ExpiresAt = s.cfg.ExpiresAt(sess.InitiatedAt, now)
@@ -175,6 +187,11 @@ func (s *Service) Start(ctx context.Context, tenantID int64, userID string, a Ac
 	if err := p.Err(); err != nil {
 		return nil, "", err
 	}
+	priv, err := s.privacy(ctx, tenantID)
+	if err != nil {
+		return nil, "", err
+	}
+	ip = priv.Mask(ip)
 	now := s.Now()
 	token := NewToken()
 	sess := &Session{
@@ -185,7 +202,7 @@ func (s *Service) Start(ctx context.Context, tenantID int64, userID string, a Ac
 		InitiatedAt: now,
 	}
 	// The start is the trail's first entry: a new client always joins.
-	first := s.apply(sess, a, ip, now)
+	first := s.apply(sess, a, ip, now, priv)
 	if err := s.store.CreateSession(ctx, sess, first); err != nil {
 		return nil, "", err
 	}
@@ -193,14 +210,15 @@ func (s *Service) Start(ctx context.Context, tenantID int64, userID string, a Ac
 }
 
 // needsWrite reports whether recording a on sess at now changes anything
-// that must be stored: a client, IP or user agent, or a touch older than
-// the touch interval.
+// that must be stored: a client, IP (ip is already masked, so two
+// addresses of one truncated network are the same) or user agent, or a
+// touch older than the touch interval.
 func (s *Service) needsWrite(sess *Session, a Activity, ip netip.Addr, now int64) bool {
 	if a.ClientID != "" && !sess.HasClient(a.ClientID) {
 		return true
 	}
 	if ip.IsValid() {
-		if m := sess.LastMetadata.IPAddress; m == nil || *m != ip.Unmap().String() {
+		if m := sess.LastMetadata.IPAddress; m == nil || *m != ip.String() {
 			return true
 		}
 	}
@@ -238,6 +256,11 @@ func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a 
 	if !sess.Active(now) {
 		return nil, notFound
 	}
+	priv, err := s.privacy(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	ip = priv.Mask(ip)
 	if !s.needsWrite(sess, a, ip, now) {
 		return sess, nil
 	}
@@ -247,7 +270,7 @@ func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a 
 		if !cur.Active(now) {
 			return nil, notFound
 		}
-		return s.apply(cur, a, ip, now), nil
+		return s.apply(cur, a, ip, now, priv), nil
 	}, s.cfg.TrailLimit)
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, notFound

@@ -50,6 +50,10 @@ var places = map[string]place{
 	"198.51.100.2": {"United States of America", "New York", "North America", "40.712776", "-74.005974"},
 	"203.0.113.1":  {"Japan", "Tokyo", "Asia", "35.676192", "139.650311"},
 	"203.0.113.99": {"Nowhere", "", "", "", ""}, // a country but no coordinates
+	// Truncated networks, as a real database places them: where their
+	// addresses are.
+	"192.0.2.0":    {"France", "Paris", "Europe", "48.856613", "2.352222"},
+	"2001:db8:1::": {"Japan", "Tokyo", "Asia", "35.676192", "139.650311"},
 }
 
 // locator is a fake of the GeoIP locator over places.

@@ -25,6 +25,18 @@ type Store interface {
 	// is no such key; revoking a revoked key changes nothing.
 	RevokeAPIKey(ctx context.Context, id string, now int64) error
 
+	// TenantID returns the ID of the tenant named name. Returns ENOTFOUND
+	// if there is none.
+	TenantID(ctx context.Context, name string) (int64, error)
+	// TenantPrivacy returns the tenant's privacy settings (the zero
+	// Privacy until they are set). Returns ENOTFOUND for an unknown
+	// tenant.
+	TenantPrivacy(ctx context.Context, tenantID int64) (Privacy, error)
+	// SetTenantPrivacy replaces the privacy settings of the tenant named
+	// tenantName with p (DropEndedMetadataAfter kept in whole seconds).
+	// Returns ENOTFOUND for an unknown tenant.
+	SetTenantPrivacy(ctx context.Context, tenantName string, p Privacy) error
+
 	// CreateSession stores a new session, registering its user on their
 	// first session, and first, if not nil, as the first entry of its
 	// activity trail, all in one transaction, and records StartedEvent
@@ -100,6 +112,15 @@ type Store interface {
 	// is not recorded yet (see EmitExpired) is kept until it is, so that
 	// no expiry goes unreported.
 	PurgeSessions(ctx context.Context, before int64, limit int) (int, error)
+	// ScrubEndedMetadata erases (sets to nil) the IP address, user agent
+	// and location of up to limit sessions whose tenant has a positive
+	// DropEndedMetadataAfter and that ended (were revoked, or expired with
+	// their expiry event recorded) that long before now, together with the
+	// same fields of their activity trail entries and the session's
+	// Countries and LastLocated, and marks them so that no later call takes
+	// them again. It returns how many sessions it scrubbed; sessions of
+	// other tenants, active ones and ones that ended later are untouched.
+	ScrubEndedMetadata(ctx context.Context, now int64, limit int) (int, error)
 	// CountActiveSessions counts active sessions of all tenants at now.
 	CountActiveSessions(ctx context.Context, now int64) (int64, error)
 

@@ -73,6 +73,8 @@ func Run(t *testing.T, open func(t *testing.T) sessions.Store) {
 		{"Events/Expiry", testEventsExpiry},
 		{"Events/Purge", testEventsPurge},
 		{"Events/Concurrent", testEventsConcurrent},
+		{"Privacy/Settings", testPrivacySettings},
+		{"Privacy/ScrubEndedMetadata", testScrubEndedMetadata},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
