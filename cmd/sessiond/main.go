@@ -7,6 +7,9 @@
 //	sessiond migrate  [flags]   apply database migrations and exit
 //	sessiond apikey   create|list|revoke [flags]
 //	sessiond tenant   show|privacy [flags]
+//	sessiond geoip    lookup --geoip-db PATH IP
+//	sessiond webhook  add|list|remove|dead-letters|retry [flags]
+//	sessiond bench    [flags]   measure the API under load
 //	sessiond version
 //
 // Every flag can also be set through the environment as SESSIOND_<NAME>,
