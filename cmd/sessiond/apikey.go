@@ -17,19 +17,9 @@ import (
 // standard output so that scripts can capture it; everything else goes to
 // standard error. Secrets are stored only as hashes and never shown again.
 func runAPIKey(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 {
-		return errors.New("apikey: want create, list or revoke")
-	}
-	switch args[0] {
-	case "create":
-		return runAPIKeyCreate(ctx, env, args[1:])
-	case "list":
-		return runAPIKeyList(ctx, env, args[1:])
-	case "revoke":
-		return runAPIKeyRevoke(ctx, env, args[1:])
-	default:
-		return fmt.Errorf("apikey: unknown command %q: want create, list or revoke", args[0])
-	}
+	return dispatch(ctx, env, "apikey", []command{
+		{"create", runAPIKeyCreate}, {"list", runAPIKeyList}, {"revoke", runAPIKeyRevoke},
+	}, args)
 }
 
 func runAPIKeyCreate(ctx context.Context, env *environment, args []string) error {

@@ -15,15 +15,7 @@ import (
 // sessiond would record for an IP address, so an operator can check a
 // database file before pointing the server at it.
 func runGeoIP(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 {
-		return errors.New("geoip: want lookup")
-	}
-	switch args[0] {
-	case "lookup":
-		return runGeoIPLookup(ctx, env, args[1:])
-	default:
-		return fmt.Errorf("geoip: unknown command %q: want lookup", args[0])
-	}
+	return dispatch(ctx, env, "geoip", []command{{"lookup", runGeoIPLookup}}, args)
 }
 
 func runGeoIPLookup(_ context.Context, env *environment, args []string) error {

@@ -157,3 +157,30 @@ func (e *environment) parseOneArg(fs *flag.FlagSet, args []string, what string) 
 	}
 	return arg, nil
 }
+
+// command is one subcommand of a command group such as apikey.
+type command struct {
+	name string
+	run  func(ctx context.Context, env *environment, args []string) error
+}
+
+// dispatch runs the subcommand of group that args name.
+func dispatch(ctx context.Context, env *environment, group string, cmds []command, args []string) error {
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.name
+	}
+	want := strings.Join(names, ", ")
+	if n := len(names); n > 1 {
+		want = strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("%s: want %s", group, want)
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	return fmt.Errorf("%s: unknown command %q: want %s", group, args[0], want)
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"text/tabwriter"
@@ -15,17 +14,7 @@ import (
 // exist so far (see docs/privacy.md); a tenant itself is created with its
 // first API key.
 func runTenant(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 {
-		return errors.New("tenant: want show or privacy")
-	}
-	switch args[0] {
-	case "show":
-		return runTenantShow(ctx, env, args[1:])
-	case "privacy":
-		return runTenantPrivacy(ctx, env, args[1:])
-	default:
-		return fmt.Errorf("tenant: unknown command %q: want show or privacy", args[0])
-	}
+	return dispatch(ctx, env, "tenant", []command{{"show", runTenantShow}, {"privacy", runTenantPrivacy}}, args)
 }
 
 func runTenantShow(ctx context.Context, env *environment, args []string) error {

@@ -16,24 +16,15 @@ import (
 // once, so that scripts can capture it; everything else goes to standard
 // error or, for listings, standard output. Listings never show secrets.
 func runWebhook(ctx context.Context, env *environment, args []string) error {
-	const want = "add, list, remove, dead-letters or retry"
-	if len(args) == 0 {
-		return errors.New("webhook: want " + want)
+	byID := func(cmd string) func(context.Context, *environment, []string) error {
+		return func(ctx context.Context, env *environment, args []string) error {
+			return runWebhookByID(ctx, env, cmd, args)
+		}
 	}
-	switch args[0] {
-	case "add":
-		return runWebhookAdd(ctx, env, args[1:])
-	case "list":
-		return runWebhookList(ctx, env, args[1:])
-	case "remove":
-		return runWebhookByID(ctx, env, "remove", args[1:])
-	case "retry":
-		return runWebhookByID(ctx, env, "retry", args[1:])
-	case "dead-letters":
-		return runWebhookDead(ctx, env, args[1:])
-	default:
-		return fmt.Errorf("webhook: unknown command %q: want %s", args[0], want)
-	}
+	return dispatch(ctx, env, "webhook", []command{
+		{"add", runWebhookAdd}, {"list", runWebhookList}, {"remove", byID("remove")},
+		{"dead-letters", runWebhookDead}, {"retry", byID("retry")},
+	}, args)
 }
 
 // openWebhookStore opens the store at db as a WebhookStore.
