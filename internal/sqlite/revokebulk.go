@@ -94,19 +94,9 @@ func (s *Store) CountMatching(ctx context.Context, tenantID int64, f sessions.Bu
 			return nil
 		}
 		sq, sargs := matchSampleQuery(tenantID, f, now, sampleSize)
-		rows, err := tx.QueryContext(ctx, sq, sargs...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			ss, err := scanSession(rows)
-			if err != nil {
-				return err
-			}
-			sample = append(sample, ss)
-		}
-		return rows.Err()
+		var err error
+		sample, err = querySessions(ctx, tx, sq, sargs...)
+		return err
 	})
 	if err != nil {
 		return 0, nil, err

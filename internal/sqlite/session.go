@@ -19,6 +19,25 @@ const sessionColumns = `s.tenant_id, s.user_id, s.session_id, s.session_key, s.c
 	s.end_reason, s.ended_by`
 
 // scanSession scans sessionColumns, after the extra leading destinations.
+// querySessions runs a query whose rows are sessions (the columns
+// scanSession reads) and returns them.
+func querySessions(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*sessions.Session, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*sessions.Session
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ss)
+	}
+	return out, rows.Err()
+}
+
 func scanSession(r scanner, extra ...any) (*sessions.Session, error) {
 	var (
 		ss               sessions.Session
@@ -272,19 +291,9 @@ func (s *Store) ListSessions(ctx context.Context, q sessions.ListQuery) ([]*sess
 		if total <= q.Offset() || q.Size <= 0 {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			ss, err := scanSession(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, ss)
-		}
-		return rows.Err()
+		var err error
+		out, err = querySessions(ctx, tx, query, args...)
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
