@@ -19,6 +19,7 @@ import (
 
 	"github.com/sessiond/sessiond/internal/bench"
 	"github.com/sessiond/sessiond/internal/postgres"
+	"github.com/sessiond/sessiond/internal/sessions"
 )
 
 // runBench seeds a fresh store, serves the real API on loopback and
@@ -34,6 +35,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): "+strings.Join(bench.Scenarios, ","))
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phase (not of seeding) to this file")
+	cacheSessions := fs.Int("cache-sessions", defaultCacheSessions, "as sessiond serve --cache-sessions")
 	keep := fs.Bool("keep", false, "keep the PostgreSQL schema or the temporary SQLite file after the run (a --db sqlite:PATH file is always kept)")
 	if err := env.parse(fs, args); err != nil {
 		return err
@@ -41,6 +43,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	cfg := bench.Config{
 		Users: *users, Sessions: *nsessions, Heavy: *heavy, Duration: *duration, Concurrency: *concurrency,
 		Server: newHTTPServer, Progress: env.stderr,
+		Serve: func(st sessions.Store) (sessions.Store, error) { return withCache(st, *cacheSessions) },
 	}
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")

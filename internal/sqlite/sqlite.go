@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,6 +33,9 @@ import (
 type Store struct {
 	writer *sql.DB // one connection: every write goes through it
 	reader *sql.DB // concurrent readers (WAL)
+	path   string
+	watch  watcher  // see DataVersion
+	lock   *os.File // see LockServing
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -74,12 +78,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.NumCPU())
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
-	return &Store{writer: writer, reader: reader}, nil
+	return &Store{writer: writer, reader: reader, path: path}, nil
 }
 
 // Close closes both pools. Calls after Close fail with EUNAVAILABLE.
 func (s *Store) Close() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	err := errors.Join(s.watch.close(), s.reader.Close(), s.writer.Close())
+	if s.lock != nil {
+		// Closing the descriptor releases the flock.
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
 }
 
 // Ping checks that the database file can be read.
