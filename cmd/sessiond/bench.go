@@ -43,7 +43,9 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	cfg := bench.Config{
 		Users: *users, Sessions: *nsessions, Heavy: *heavy, Duration: *duration, Concurrency: *concurrency,
 		Server: newHTTPServer, Progress: env.stderr,
-		Serve: func(st sessions.Store) (sessions.Store, error) { return withCache(st, *cacheSessions) },
+		Serve: func(st sessions.Store) (sessions.Store, func(), error) {
+			return withCache(st, *cacheSessions, sessions.DefaultConfig().TouchInterval, nil)
+		},
 	}
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")

@@ -49,7 +49,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	db := fs.String("db", defaultDB, dbHelp)
 	dbMaxConns := fs.Int("db-max-conns", postgres.DefaultMaxConns, "PostgreSQL: connections in this node's pool")
 	dbTimeout := fs.Duration("db-timeout", postgres.DefaultQueryTimeout, "PostgreSQL: longest a store call may take before the request fails with 503")
-	cacheSessions := fs.Int("cache-sessions", defaultCacheSessions, "SQLite: sessions kept in memory for validation and get (0: none; takes the file's serving lock)")
+	cacheSessions := fs.Int("cache-sessions", defaultCacheSessions, "sessions kept in memory for validation and get (0: none); on SQLite it takes the file's serving lock")
 	demo := fs.Bool("demo", false, "seed demo users and sessions into an empty store and print a new admin API key")
 	expiration := fs.String("session-expiration", string(def.Expiration), "expiration type: sliding or absolute")
 	sliding := fs.Duration("sliding-lifetime", def.SlidingLifetime, "idle lifetime of a session under sliding expiration")
@@ -124,10 +124,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer store.Close()
-	served, err := withCache(store, *cacheSessions)
+	served, stopCache, err := withCache(store, *cacheSessions, cfg.TouchInterval, logger)
 	if err != nil {
 		return err
 	}
+	defer stopCache()
 	var locator sessions.Locator
 	if *geoipDB != "" {
 		geo, err := geoip.NewReloader(*geoipDB, logger)

@@ -78,8 +78,8 @@ type Config struct {
 	Progress io.Writer
 	// Serve, if not nil, returns what the servers serve from once the
 	// store is seeded: the store with what sessiond serve puts in front
-	// of it (the per-node cache).
-	Serve func(sessions.Store) (sessions.Store, error)
+	// of it (the per-node cache), and what stops that at the end.
+	Serve func(sessions.Store) (sessions.Store, func(), error)
 }
 
 // Report is the outcome of a run; its JSON form is what --json writes.
@@ -188,9 +188,11 @@ func Run(ctx context.Context, store sessions.Store, cfg Config) (*Report, error)
 	rep.Seed = Seed{Sessions: gen.n, Bulk: bulk, Seconds: el, PerSecond: float64(gen.n) / el, PeakRSSMiB: peakRSSMiB()}
 	logf("seeded %d sessions in %.1fs: %.0f/s, peak RSS %.0f MiB", gen.n, el, rep.Seed.PerSecond, rep.Seed.PeakRSSMiB)
 	if cfg.Serve != nil {
-		if store, err = cfg.Serve(store); err != nil {
+		var stop func()
+		if store, stop, err = cfg.Serve(store); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
+		defer stop()
 		svc = sessions.NewService(store, throttled, time.Now, nil)
 	}
 	runtime.GC()

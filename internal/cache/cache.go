@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sessiond/sessiond/internal/sessions"
 )
@@ -44,6 +45,24 @@ type Options struct {
 	// no Version check: only keys and tenant settings change from outside
 	// (the command line).
 	SessionsExclusive bool
+	// Peers, if not nil, are the other nodes sharing the database (see
+	// Peers). Entries are then served for at most MaxAge, and only while
+	// the database is announcing changes to this node.
+	Peers  Peers
+	MaxAge time.Duration
+}
+
+// Peers keeps the caches of several nodes that share a database right
+// (postgres.Peers). The node that made a change has dropped its own
+// entries already; the others learn of it from the database and call
+// DropSession, DropKeys or Flush.
+type Peers interface {
+	// Live reports whether this node is hearing every change the others
+	// make, so that its entries may be served.
+	Live() bool
+	// Barrier returns once every other node has dropped what this node's
+	// committed writes changed, or can no longer serve from memory.
+	Barrier(ctx context.Context) error
 }
 
 // Store is a sessions.Store that answers API key lookups and session reads
@@ -87,7 +106,8 @@ type userRef struct {
 // entry is a cached session. sess is never changed once cached: readers
 // get copies.
 type entry struct {
-	sess *sessions.Session
+	sess   *sessions.Session
+	filled time.Time
 }
 
 // New returns a cache in front of st.
@@ -170,7 +190,7 @@ func copyOf(s *sessions.Session) *sessions.Session {
 
 // APIKeyByHash answers from memory when it can.
 func (c *Store) APIKeyByHash(ctx context.Context, hash []byte) (*sessions.APIKey, error) {
-	if !c.opts.Keys {
+	if !c.opts.Keys || !c.usable() {
 		return c.Store.APIKeyByHash(ctx, hash)
 	}
 	if err := c.fresh(ctx, false); err != nil {
@@ -199,29 +219,48 @@ func (c *Store) APIKeyByHash(ctx context.Context, hash []byte) (*sessions.APIKey
 	return k, nil
 }
 
+// usable reports whether entries may be served and filled now.
+func (c *Store) usable() bool { return c.opts.Peers == nil || c.opts.Peers.Live() }
+
+// servable reports whether a cached session may be served at now. Alone,
+// the cache has seen every change; with peers, a touch on another node
+// is not announced, so an entry is served for MaxAge at most and never
+// once it looks expired (another node may have extended it).
+func (c *Store) servable(e *entry, now int64) bool {
+	if c.opts.Peers == nil {
+		return true
+	}
+	return time.Since(e.filled) < c.opts.MaxAge && e.sess.Active(now)
+}
+
+// barrier waits, after a write that ended sessions or revoked a key, until
+// no other node can serve what it changed from memory.
+func (c *Store) barrier(ctx context.Context, err error) error {
+	if err != nil || c.opts.Peers == nil {
+		return err
+	}
+	return c.opts.Peers.Barrier(ctx)
+}
+
 // RevokeAPIKey drops every cached key once the store has revoked one:
 // keys are few, and the cache does not index them by ID.
 func (c *Store) RevokeAPIKey(ctx context.Context, id string, now int64) error {
 	err := c.Store.RevokeAPIKey(ctx, id, now)
-	c.dropKeys()
-	return err
+	c.DropKeys()
+	return c.barrier(ctx, err)
 }
 
-func (c *Store) dropKeys() {
+// DropKeys drops every cached key.
+func (c *Store) DropKeys() {
 	c.mu.Lock()
 	c.gen.Add(1)
 	c.keys = make(map[string]*sessions.APIKey)
 	c.mu.Unlock()
 }
 
-// byKeyRef returns the cached session under ref, if any.
-func (c *Store) byKeyRef(ref keyRef) *sessions.Session {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e := c.byKey[ref]; e != nil {
-		return e.sess
-	}
-	return nil
+// DropSession drops the tenant's session with that key.
+func (c *Store) DropSession(tenantID int64, key string) {
+	c.invalidate(&keyRef{tenantID, key}, nil, nil)
 }
 
 // put caches s, read from the store by a read that began at generation
@@ -230,6 +269,9 @@ func (c *Store) byKeyRef(ref keyRef) *sessions.Session {
 // return it until the janitor's writes drop it.
 func (c *Store) put(s *sessions.Session, gen uint64) {
 	if c.opts.Sessions <= 0 || s.RevokedAt != 0 {
+		return
+	}
+	if c.opts.Peers != nil && !s.Active(time.Now().Unix()) {
 		return
 	}
 	cp := copyOf(s)
@@ -245,7 +287,7 @@ func (c *Store) put(s *sessions.Session, gen uint64) {
 	if len(c.byKey) >= c.opts.Sessions {
 		c.evictOne()
 	}
-	e := &entry{sess: cp}
+	e := &entry{sess: cp, filled: time.Now()}
 	c.byKey[kr] = e
 	c.byID[idRef{s.TenantID, s.ID}] = e
 	ur := userRef{s.TenantID, s.UserID}
@@ -315,13 +357,19 @@ func (c *Store) dropSessions() {
 // SessionByKey answers from memory for a cached session: as every write
 // drops what it changes, the cached copy is the row as it is now.
 func (c *Store) SessionByKey(ctx context.Context, tenantID int64, key string) (*sessions.Session, error) {
-	if c.opts.Sessions <= 0 {
+	if c.opts.Sessions <= 0 || !c.usable() {
 		return c.Store.SessionByKey(ctx, tenantID, key)
 	}
 	if err := c.fresh(ctx, true); err != nil {
 		return nil, err
 	}
-	if s := c.byKeyRef(keyRef{tenantID, key}); s != nil {
+	var s *sessions.Session
+	c.mu.Lock()
+	if e := c.byKey[keyRef{tenantID, key}]; e != nil && c.servable(e, time.Now().Unix()) {
+		s = e.sess
+	}
+	c.mu.Unlock()
+	if s != nil {
 		c.hits.Add(1)
 		return copyOf(s), nil
 	}
@@ -335,23 +383,22 @@ func (c *Store) SessionByKey(ctx context.Context, tenantID int64, key string) (*
 	return s, nil
 }
 
-// GetSession answers from memory for a cached session of that user: its
-// state is current (every write drops it), so it is active at now or the
-// answer is ENOTFOUND, as the store would say.
+// GetSession answers from memory for a cached session of that user that
+// is active at now: its state is current (every write drops it).
 func (c *Store) GetSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) (*sessions.Session, error) {
-	if c.opts.Sessions <= 0 {
+	if c.opts.Sessions <= 0 || !c.usable() {
 		return c.Store.GetSession(ctx, tenantID, userID, sessionID, now)
 	}
 	if err := c.fresh(ctx, true); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
 	var s *sessions.Session
-	if e := c.byID[idRef{tenantID, sessionID}]; e != nil && e.sess.UserID == userID {
+	c.mu.Lock()
+	if e := c.byID[idRef{tenantID, sessionID}]; e != nil && e.sess.UserID == userID && e.sess.Active(now) && c.servable(e, now) {
 		s = e.sess
 	}
 	c.mu.Unlock()
-	if s != nil && s.Active(now) {
+	if s != nil {
 		c.hits.Add(1)
 		return copyOf(s), nil
 	}
@@ -379,14 +426,14 @@ func (c *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 func (c *Store) RevokeSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64, by string) error {
 	err := c.Store.RevokeSession(ctx, tenantID, userID, sessionID, now, by)
 	c.invalidate(nil, &idRef{tenantID, sessionID}, nil)
-	return err
+	return c.barrier(ctx, err)
 }
 
 // RevokeSessionByKey drops the session once the store has ended it.
 func (c *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key string, now int64, by string) error {
 	err := c.Store.RevokeSessionByKey(ctx, tenantID, key, now, by)
 	c.invalidate(&keyRef{tenantID, key}, nil, nil)
-	return err
+	return c.barrier(ctx, err)
 }
 
 // RevokeUserSessions drops the user's sessions once the store has revoked
@@ -394,14 +441,14 @@ func (c *Store) RevokeSessionByKey(ctx context.Context, tenantID int64, key stri
 func (c *Store) RevokeUserSessions(ctx context.Context, tenantID int64, userID string, now int64, by, except string) (int, error) {
 	n, err := c.Store.RevokeUserSessions(ctx, tenantID, userID, now, by, except)
 	c.invalidate(nil, nil, &userRef{tenantID, userID})
-	return n, err
+	return n, c.barrier(ctx, err)
 }
 
 // DeleteUser drops the user's sessions once the store has erased them.
 func (c *Store) DeleteUser(ctx context.Context, tenantID int64, userID string, now int64) error {
 	err := c.Store.DeleteUser(ctx, tenantID, userID, now)
 	c.invalidate(nil, nil, &userRef{tenantID, userID})
-	return err
+	return c.barrier(ctx, err)
 }
 
 // RevokeMatching drops every cached session once the store has revoked a
@@ -412,7 +459,10 @@ func (c *Store) RevokeMatching(ctx context.Context, tenantID int64, f sessions.B
 	if n > 0 || err != nil {
 		c.dropSessions()
 	}
-	return n, after, err
+	if n == 0 {
+		return n, after, err
+	}
+	return n, after, c.barrier(ctx, err)
 }
 
 // PurgeSessions, ScrubEndedMetadata and EmitExpired change only ended
