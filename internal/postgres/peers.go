@@ -62,8 +62,8 @@ type Peers struct {
 	conn       atomic.Int64 // listener connections made, so that a renewal that straddles a reconnection is not trusted
 
 	mu      sync.Mutex
-	beats   map[uint64]beat              // renewals awaiting their heartbeat
-	waiters map[string]chan<- string     // barrier ID -> acknowledging nodes
+	beats   map[uint64]beat          // renewals awaiting their heartbeat
+	waiters map[string]chan<- string // barrier ID -> acknowledging nodes
 	seq     atomic.Uint64
 }
 
