@@ -9,7 +9,9 @@
 // committed, drops every entry it may have changed, before returning. So
 // a revocation answered by this node is never followed by a validation of
 // that token from memory. What the cache cannot see by itself are writes
-// by other processes; see Options for how a store reports those.
+// by other processes: on SQLite, Options.Version reports them; between
+// nodes sharing PostgreSQL, Options.Peers does, and a revocation waits for
+// the other nodes (Peers.Barrier) before it is answered.
 //
 // Fills race with writes: a read that started before a revocation
 // committed may return the session as active after the revocation has
