@@ -13,32 +13,65 @@ import (
 )
 
 // eventsLockClass is the first half of the advisory lock key that orders
-// event writers ("evnt"); the second half is the schema's key.
+// event writers against feed readers ("evnt"); the second half is the
+// schema's key.
 const eventsLockClass = 0x65766e74
 
-// Writing events: take the lock, then insert them in one statement, in
-// the order given (unnest keeps the arrays' order, and the identity is
-// drawn row by row as the insert reads them).
+// Writing events: take the lock in shared mode, then insert them in one
+// statement, in the order given (unnest keeps the arrays' order, and the
+// identity is drawn row by row as the insert reads them). Reading the
+// feed: take the lock in exclusive mode first (see queueEvents).
 const (
-	lockEventsSQL   = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
-	insertEventsSQL = `INSERT INTO events (tenant_id, type, user_id, session_id, occurred_at, data)
+	lockEventsSQL    = `SELECT pg_advisory_xact_lock_shared($1::int4, $2::int4)`
+	barrierEventsSQL = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
+	insertEventsSQL  = `INSERT INTO events (tenant_id, type, user_id, session_id, occurred_at, data)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])`
 )
 
-// queueEvents queues, at the end of a transaction's writes, the lock that
-// makes events commit in seq order and the insert of es.
+// queueEvents queues, at the end of a transaction's writes, the shared
+// lock that keeps feed readers from overtaking it, and the insert of es.
 //
-// Why the lock: seqs are drawn when rows are inserted, but transactions
-// commit in their own order, so without it a reader of "seq > cursor"
-// could see seq 8 commit, move its cursor past it, and never see seq 7
-// that committed a moment later. Under the lock, one transaction at a
-// time draws seqs and commits, and a transaction-level advisory lock is
-// released only after the commit is visible to everyone, so events become
-// visible in seq order. The lock must come after every other statement of
-// the transaction: its holder then waits for nothing but its own commit
-// (no row lock), so it cannot deadlock with writers that hold row locks
-// and wait for it. The cost is that event-recording commits are
-// serialised across the cluster: about one commit's time each.
+// The problem: seqs are drawn when rows are inserted, but transactions
+// commit in their own order, so a reader of "seq > cursor" could see seq 8
+// commit, move its cursor past it, and never see seq 7 that committed a
+// moment later. The fix, without making writers wait for each other:
+//
+//   - A writer takes the events lock in shared mode before it draws a seq
+//     and holds it until its commit is visible to everyone (a
+//     transaction-level advisory lock is released after that). Shared
+//     holders do not conflict, so writers commit concurrently and
+//     PostgreSQL can flush their commits together (group commit); with an
+//     exclusive lock here, every event-recording commit in the cluster
+//     waited for the previous one's WAL flush, which capped starts at one
+//     fsync each.
+//   - A reader of the feed (queueBarrier) first takes the lock in exclusive
+//     mode, in the same transaction, and reads in a later statement, hence
+//     with a snapshot taken after it got the lock. Getting it means that no
+//     writer holds the lock: every seq drawn so far belongs to a
+//     transaction that has committed (visible to that snapshot) or rolled
+//     back (its seqs are gaps for ever), and while the reader holds it no
+//     writer can draw a seq. So the reader sees every event below the
+//     highest seq it sees, and a later seq can only come from a later
+//     draw: a cursor never skips an event. A waiting exclusive request
+//     also holds back new shared ones, so readers are not starved.
+//
+// Order: a writer draws its seqs last, after every row lock of its
+// transaction. Two transactions that write the same rows (one user's
+// session or user row) are serialised by those row locks: the second
+// draws its seqs only after the first committed, so a user's events are
+// numbered, and therefore listed and delivered, in the order they
+// happened.
+//
+// No deadlock: the shared lock comes after every other statement, so its
+// holder waits for nothing after it but its own commit; a reader takes the
+// exclusive lock as the first statement of its transaction, holding no
+// other lock while it waits.
+//
+// Nodes of an older sessiond took the lock exclusively to write and read
+// the feed without it: their readers can skip an event that a newer
+// node's writer commits late, so in a cluster where the feed matters, do
+// not run old and new nodes side by side (or stop the old ones' janitors
+// first).
 func (s *Store) queueEvents(b *pgx.Batch, es ...sessions.Event) {
 	if len(es) == 0 {
 		return
@@ -54,6 +87,27 @@ func (s *Store) queueEvents(b *pgx.Batch, es ...sessions.Event) {
 	}
 	b.Queue(lockEventsSQL, int32(eventsLockClass), s.schemaKey)
 	b.Queue(insertEventsSQL, tenants, types, users, ids, occurred, data)
+}
+
+// queueBarrier queues, as the first statement of a feed reader's
+// transaction, the exclusive lock after which every event below the
+// highest visible seq is visible (see queueEvents).
+func (s *Store) queueBarrier(b *pgx.Batch) {
+	b.Queue(barrierEventsSQL, int32(eventsLockClass), s.schemaKey)
+}
+
+// eventsHorizon returns a seq at or below which every event is settled:
+// committed and visible to any later snapshot, or rolled back. It holds
+// the exclusive lock only for its own short transaction (one round trip),
+// so that a reader with more to do than one query does not hold up
+// writers meanwhile.
+func (s *Store) eventsHorizon(ctx context.Context) (int64, error) {
+	var b pgx.Batch
+	var h int64
+	s.queueBarrier(&b)
+	b.Queue(`SELECT coalesce(max(seq), 0) FROM events`).QueryRow(func(row pgx.Row) error { return row.Scan(&h) })
+	err := s.pool.SendBatch(ctx, &b).Close()
+	return h, err
 }
 
 // writeEvents records es in tx (see queueEvents), as its last writes.
@@ -92,16 +146,23 @@ const listEventsSQL = `SELECT ` + eventColumns + ` FROM events e
 WHERE e.tenant_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`
 
 // ListEvents returns up to limit events of the tenant after the cursor
-// after, in seq order.
+// after, in seq order. It waits for event-recording transactions in
+// progress to commit (see queueEvents), about one commit's time.
 func (s *Store) ListEvents(ctx context.Context, tenantID, after int64, limit int) ([]*sessions.Event, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, listEventsSQL, tenantID, after, limit)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*sessions.Event, error) { return scanEvent(row) })
-	if err != nil {
+	// One round trip: the barrier, then the page under it (see
+	// queueEvents); the lock is released when the batch's implicit
+	// transaction ends.
+	var b pgx.Batch
+	var out []*sessions.Event
+	s.queueBarrier(&b)
+	b.Queue(listEventsSQL, tenantID, after, limit).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*sessions.Event, error) { return scanEvent(row) })
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, storeErr(err)
 	}
 	if out == nil {

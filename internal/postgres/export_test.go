@@ -1,5 +1,11 @@
 package postgres
 
+import (
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sessiond/sessiond/internal/sessions"
+)
+
 // Internals that the external tests inspect: the exact SQL whose plans
 // they check, and the number of embedded migrations.
 var (
@@ -45,3 +51,10 @@ func MigrationSQL(v int) string {
 	}
 	panic("no such migration")
 }
+
+// QueueEvents queues the statements with which a writer records es at the
+// end of its transaction, for tests that hold such a transaction open.
+func (s *Store) QueueEvents(b *pgx.Batch, es ...sessions.Event) { s.queueEvents(b, es...) }
+
+// NewConns is how many connections the store's pool has opened.
+func (s *Store) NewConns() int64 { return s.pool.Stat().NewConnsCount() }

@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,6 +83,9 @@ type Store struct {
 	// hash of its name), so that stores in different schemas of one
 	// database do not wait on each other.
 	schemaKey int32
+	// bulkLoaded counts the sessions BulkLoad stored since it last
+	// analyzed the tables.
+	bulkLoaded atomic.Int64
 }
 
 var _ sessions.Store = (*Store)(nil)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,19 +13,34 @@ var _ sessions.WebhookStore = (*Store)(nil)
 func errWebhookNotFound() error { return sessions.Errorf(sessions.ENOTFOUND, "webhook not found") }
 
 // CreateWebhook stores w in the tenant named w.TenantName, starting after
-// the newest event recorded. Returns ENOTFOUND if the tenant does not
-// exist and ECONFLICT if the ID is taken.
+// the newest event recorded: events of transactions still in progress
+// come after it (the barrier waits for them, see queueEvents). Returns
+// ENOTFOUND if the tenant does not exist and ECONFLICT if the ID is taken.
 func (s *Store) CreateWebhook(ctx context.Context, w *sessions.Webhook) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	err := s.pool.QueryRow(ctx, `INSERT INTO webhooks (id, tenant_id, url, secret, created_at, disabled, fanned_out)
+	var b pgx.Batch
+	found := false
+	s.queueBarrier(&b)
+	b.Queue(`INSERT INTO webhooks (id, tenant_id, url, secret, created_at, disabled, fanned_out)
 SELECT $1, t.id, $3, $4, $5, $6, (SELECT coalesce(max(seq), 0) FROM events)
 FROM tenants t WHERE t.name = $2
-RETURNING tenant_id`, w.ID, w.TenantName, w.URL, w.Secret, w.CreatedAt, w.Disabled).Scan(&w.TenantID)
-	if errors.Is(err, pgx.ErrNoRows) {
+RETURNING tenant_id`, w.ID, w.TenantName, w.URL, w.Secret, w.CreatedAt, w.Disabled).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			found = true
+			if err := rows.Scan(&w.TenantID); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+		return storeErr(err)
+	}
+	if !found {
 		return sessions.Errorf(sessions.ENOTFOUND, "tenant %q not found", w.TenantName)
 	}
-	return storeErr(err)
+	return nil
 }
 
 // ListWebhooks returns every webhook, oldest first.
@@ -67,11 +81,11 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 }
 
 // fanOutSQL creates the deliveries of webhook $1's next events, at most
-// $5, after its cursor $3, in its tenant $2, and moves the cursor. Events
-// become visible in seq order (see queueEvents), so a cursor never skips
-// one.
+// $5, after its cursor $3 and up to the horizon $6, in its tenant $2, and
+// moves the cursor. Every event up to the horizon is visible (see
+// queueEvents), so a cursor never skips one.
 const fanOutSQL = `WITH next AS (
-	SELECT seq, user_id FROM events WHERE tenant_id = $2 AND seq > $3 ORDER BY seq LIMIT $5
+	SELECT seq, user_id FROM events WHERE tenant_id = $2 AND seq > $3 AND seq <= $6 ORDER BY seq LIMIT $5
 ), ins AS (
 	INSERT INTO webhook_deliveries (webhook_id, seq, user_id, state, attempts, next_attempt_at)
 	SELECT $1, seq, user_id, 'pending', 0, $4 FROM next
@@ -90,8 +104,12 @@ func (s *Store) FanOut(ctx context.Context, now int64, limit int) (int, error) {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	horizon, err := s.eventsHorizon(ctx)
+	if err != nil {
+		return 0, storeErr(err)
+	}
 	total := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		total = 0
 		rows, err := tx.Query(ctx, `SELECT id, tenant_id, fanned_out FROM webhooks WHERE NOT disabled
 ORDER BY id FOR UPDATE SKIP LOCKED`)
@@ -112,7 +130,7 @@ ORDER BY id FOR UPDATE SKIP LOCKED`)
 		}
 		for _, h := range hooks {
 			var n int
-			if err := tx.QueryRow(ctx, fanOutSQL, h.id, h.tenant, h.after, now, limit).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, fanOutSQL, h.id, h.tenant, h.after, now, limit, horizon).Scan(&n); err != nil {
 				return err
 			}
 			total += n
