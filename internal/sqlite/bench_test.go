@@ -138,3 +138,38 @@ func BenchmarkSessionByKey(b *testing.B) {
 		st.Close()
 	}
 }
+
+// BenchmarkWrites measures the writes whose cost the indexes set: starting
+// a session (with its first trail entry and event) and a touch, which
+// moves expires_at and last_updated.
+func BenchmarkWrites(b *testing.B) {
+	const n = 100_000
+	st, tid, keys := seed(b, n)
+	defer st.Close()
+	ctx := context.Background()
+	b.Run(fmt.Sprintf("sessions=%d/create", n), func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			s := &sessions.Session{TenantID: tid, UserID: fmt.Sprintf("user-%d", i*7919%(n/100)), ID: sessions.NewSessionID(),
+				Key: sessions.SessionKey(sessions.NewToken()), ClientIDs: []string{"web"}, InitiatedAt: benchNow, LastUpdated: benchNow, ExpiresAt: benchNow + 86400}
+			if err := st.CreateSession(ctx, s, &sessions.ActivityEntry{At: benchNow, ClientID: "web"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("sessions=%d/touch", n), func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			_, err := st.UpdateSession(ctx, tid, keys[i*7919%len(keys)], func(s *sessions.Session) (*sessions.ActivityEntry, error) {
+				s.LastUpdated++
+				s.ExpiresAt++
+				return nil, nil
+			}, 10)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
