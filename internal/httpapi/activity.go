@@ -22,15 +22,15 @@ func handleSessionActivity(svc *sessions.Service) keyFunc {
 		}
 		// The ids are checked here too, so that one 422 names every
 		// invalid parameter, in the path and in the query alike.
-		p := sessions.Problems{}
+		var p problems
 		if msg := sessions.CheckID(userID); msg != "" {
-			p.Add("user_id", msg)
+			p.add("user_id", msg)
 		}
 		if msg := sessions.CheckSessionID(sessionID); msg != "" {
-			p.Add("session_id", msg)
+			p.add("session_id", msg)
 		}
-		page, size := parsePaging(vals, p)
-		if err := p.Err(); err != nil {
+		page, size := parsePaging(&vals, &p)
+		if err := p.err(); err != nil {
 			return err
 		}
 		trail, err := fetchPage(w, r, page, size, nil, func(page int) ([]*sessions.ActivityEntry, int, error) {

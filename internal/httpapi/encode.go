@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,60 +29,114 @@ type jsonAppender interface {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// marshal is json.Marshal without HTML escaping: these bodies are never
-// embedded in HTML, and messages such as ">= 1" should read as written.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 { // don't keep huge buffers alive
+		bufPool.Put(bp)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// encode writes v as a JSON response with the status.
-func encode[T any](w http.ResponseWriter, status int, v T) error {
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 64<<10 { // don't keep huge buffers alive
-			bufPool.Put(bp)
-		}
-	}()
-	b := (*bp)[:0]
-	if a, ok := any(v).(jsonAppender); ok {
-		b = a.appendJSON(b)
-	} else {
-		m, err := marshal(v)
-		if err != nil {
-			return fmt.Errorf("encode %T: %w", v, err)
-		}
-		b = append(b, m...)
-	}
+// encode writes v as a JSON response with the status. T is a type
+// parameter rather than an interface so that v is not boxed.
+func encode[T jsonAppender](w http.ResponseWriter, status int, v T) error {
+	bp := getBuf()
+	defer putBuf(bp)
+	b := v.appendJSON((*bp)[:0])
 	*bp = b
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	setHeader(w, "Content-Type", "application/json")
+	setHeader(w, "Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, err := w.Write(b)
 	return err // the client went away: nothing more can be said to it
 }
 
+// flatBody describes a request type whose body is an object of string
+// members only, so that decode can read the usual body without
+// reflection: names are the members, and build makes a T of their values
+// in that order ("" for members the body does not have).
+type flatBody[T any] struct {
+	names []string
+	build func(vals [maxFlatMembers]string) T
+}
+
+const maxFlatMembers = 4
+
 // decode reads a JSON request body into a T. It answers 415 for another
 // content type, 413 for a body over 64 KiB and 400 for a body that is not
 // exactly one JSON object of the expected shape (unknown fields included).
 // Values are left to the service to validate (422).
-func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
-	var v T
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return v, err
+//
+// With flat, a body that is plainly one object of flat's members, each an
+// ASCII string without escapes, is read by hand; any other body, and every
+// error, is left to encoding/json, so that both ways give the same result.
+func decode[T any](w http.ResponseWriter, r *http.Request, flat *flatBody[T]) (T, error) {
+	var zero T
+	if err := checkContentType(r.Header["Content-Type"]); err != nil {
+		return zero, err
 	}
 	if r.ContentLength > maxBodyBytes {
 		// Refused without reading a byte of it; the server closes the
 		// connection rather than drain it.
-		return v, errBodyTooLarge
+		return zero, errBodyTooLarge
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	bp := getBuf()
+	defer putBuf(bp)
+	body, rest := readBody(r, (*bp)[:0])
+	*bp = body
+	if rest == nil && flat != nil {
+		var vals [maxFlatMembers]string
+		if parseFlat(body, flat.names, &vals) {
+			return flat.build(vals), nil
+		}
+	}
+	return decodeJSON[T](w, body, rest)
+}
+
+// readBody reads r's body into buf, up to one byte past maxBodyBytes. If
+// it reads the whole body, rest is nil; otherwise (too large, or a read
+// error) rest yields what follows buf, the error included.
+func readBody(r *http.Request, buf []byte) (body []byte, rest io.Reader) {
+	if r.Body == nil {
+		return buf, nil
+	}
+	if n := r.ContentLength; n > 0 && int64(cap(buf)) < n+1 {
+		buf = slices.Grow(buf, int(n+1))
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > maxBodyBytes {
+				return buf, r.Body
+			}
+			buf = slices.Grow(buf, min(cap(buf), maxBodyBytes+1-len(buf)))
+		}
+		n, err := r.Body.Read(buf[len(buf):min(cap(buf), maxBodyBytes+1)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, errReader{err}
+		case len(buf) > maxBodyBytes:
+			return buf, r.Body
+		}
+	}
+}
+
+// errReader is a reader that fails with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// decodeJSON decodes body, followed by rest if not nil, with
+// encoding/json: exactly one object of T's members, at most maxBodyBytes.
+func decodeJSON[T any](w http.ResponseWriter, body []byte, rest io.Reader) (T, error) {
+	var v T
+	var src io.Reader = bytes.NewReader(body)
+	if rest != nil {
+		src = http.MaxBytesReader(w, io.NopCloser(io.MultiReader(src, rest)), maxBodyBytes)
+	}
+	dec := json.NewDecoder(src)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
 		return v, decodeError(err)
@@ -96,18 +151,105 @@ func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	return v, nil
 }
 
-func checkContentType(ct string) error {
-	unsupported := errStatus(http.StatusUnsupportedMediaType, "the request body must be application/json")
-	if ct == "" {
-		return unsupported
+// parseFlat parses body into vals if it is one JSON object whose members
+// are all among names (matched exactly) and all strings of printable
+// ASCII without escapes, with only JSON white space around the tokens. A
+// member given twice keeps its last value, as with encoding/json. It
+// reports false, leaving the body to encoding/json, for anything else,
+// valid or not.
+func parseFlat(body []byte, names []string, vals *[maxFlatMembers]string) bool {
+	i := skipSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return skipSpace(body, i+1) == len(body)
+	}
+	for {
+		key, j, ok := plainString(body, i)
+		if !ok {
+			return false
+		}
+		field := -1
+		for k, name := range names {
+			if string(key) == name {
+				field = k
+				break
+			}
+		}
+		if field < 0 {
+			return false
+		}
+		j = skipSpace(body, j)
+		if j == len(body) || body[j] != ':' {
+			return false
+		}
+		val, j, ok := plainString(body, skipSpace(body, j+1))
+		if !ok {
+			return false
+		}
+		vals[field] = string(val)
+		j = skipSpace(body, j)
+		if j == len(body) {
+			return false
+		}
+		switch body[j] {
+		case ',':
+			i = skipSpace(body, j+1)
+		case '}':
+			return skipSpace(body, j+1) == len(body)
+		default:
+			return false
+		}
+	}
+}
+
+// plainString returns the contents of the JSON string at body[i] and the
+// index after it, if it is printable ASCII without escapes.
+func plainString(body []byte, i int) ([]byte, int, bool) {
+	if i == len(body) || body[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(body); j++ {
+		switch c := body[j]; {
+		case c == '"':
+			return body[i+1 : j], j + 1, true
+		case c < 0x20 || c == '\\' || c >= utf8.RuneSelf:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// errUnsupportedMediaType is the 415 of a body that is not JSON.
+var errUnsupportedMediaType = errStatus(http.StatusUnsupportedMediaType, "the request body must be application/json")
+
+// checkContentType accepts application/json, with at most a charset
+// parameter of utf-8; vals are the request's Content-Type header values,
+// of which the first counts.
+func checkContentType(vals []string) error {
+	if len(vals) == 0 || vals[0] == "" {
+		return errUnsupportedMediaType
+	}
+	ct := vals[0]
+	if ct == "application/json" { // what nearly every client sends
+		return nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return unsupported
+		return errUnsupportedMediaType
 	}
 	for k, v := range params {
 		if k != "charset" || !strings.EqualFold(v, "utf-8") {
-			return unsupported
+			return errUnsupportedMediaType
 		}
 	}
 	return nil
@@ -170,14 +312,23 @@ func jsonKind(goKind string) string {
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does
-// (HTML-safe, invalid UTF-8 replaced by U+FFFD).
-func appendString(b []byte, s string) []byte {
+// by default (HTML-safe, invalid UTF-8 replaced by U+FFFD).
+func appendString(b []byte, s string) []byte { return appendJSONString(b, s, true) }
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// does, with or without escaping <, > and &.
+func appendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most strings need no escaping at all: skip plain bytes 8 at a time.
+		i += plainRun(s[i:], escapeHTML)
+		if i == len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
@@ -185,6 +336,10 @@ func appendString(b []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':
@@ -217,6 +372,46 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainRun returns the length of the longest prefix of s, in whole blocks of
+// 8 bytes, that is ASCII a JSON string holds as it is: no byte below 0x20
+// or above 0x7F, no '"' or '\\', and with escapeHTML no '<', '>' or '&'.
+// It tests 8 bytes at once (SWAR): (y-ones)&^y&highs is non-zero if and
+// only if a byte of y is zero, and y = x^(ones*c) is zero where x has c.
+func plainRun(s string, escapeHTML bool) int {
+	const (
+		ones   = 0x0101010101010101
+		highs  = 0x8080808080808080
+		quote  = ones * '"'
+		bslash = ones * '\\'
+		lt     = ones * '<'
+		gt     = ones * '>'
+		amp    = ones * '&'
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		x := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		bad := x | (x-ones*0x20)&^x // high bit: >= 0x80, or < 0x20
+		y := x ^ quote
+		bad |= (y - ones) &^ y
+		y = x ^ bslash
+		bad |= (y - ones) &^ y
+		if escapeHTML {
+			y = x ^ lt
+			bad |= (y - ones) &^ y
+			y = x ^ gt
+			bad |= (y - ones) &^ y
+			y = x ^ amp
+			bad |= (y - ones) &^ y
+		}
+		if bad&highs != 0 {
+			break
+		}
+	}
+	return i
 }
 
 // appendOptString appends *s as a JSON string, or null.

@@ -24,24 +24,24 @@ func handleEvents(svc *sessions.Service) keyFunc {
 		if err != nil {
 			return err
 		}
-		p := sessions.Problems{}
+		var p problems
 		var after int64
-		if v, ok := vals["after"]; ok {
-			n, ok := sessions.ParseCursor(v[0])
+		if v, ok := vals.get("after"); ok {
+			n, ok := sessions.ParseCursor(v)
 			if !ok {
-				p.Add("after", "must be an event ID (a decimal integer >= 0)")
+				p.add("after", "must be an event ID (a decimal integer >= 0)")
 			}
 			after = n
 		}
 		limit := sessions.DefaultEventLimit
-		if v, ok := vals["limit"]; ok {
-			n, err := strconv.Atoi(v[0])
+		if v, ok := vals.get("limit"); ok {
+			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > sessions.MaxEventLimit {
-				p.Add("limit", "must be an integer from 1 to 1000")
+				p.add("limit", "must be an integer from 1 to 1000")
 			}
 			limit = n
 		}
-		if err := p.Err(); err != nil {
+		if err := p.err(); err != nil {
 			return err
 		}
 		events, err := svc.Events(r.Context(), key.TenantID, after, limit)

@@ -3,8 +3,10 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,23 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
+
+	// series caches the children of requests and duration by their label
+	// values: WithLabelValues hashes and checks every value on each call.
+	// The map is copied on write, so that lookups take no lock; it holds
+	// one entry per method, route and status seen, a bounded number.
+	series   atomic.Pointer[map[seriesKey]series]
+	seriesMu sync.Mutex
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // newMetrics registers the API's series on reg, or returns nil if reg is
@@ -61,9 +80,38 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	method = methodLabel(method)
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	k := seriesKey{methodLabel(method), route, status}
+	s, ok := series{}, false
+	if cur := m.series.Load(); cur != nil {
+		s, ok = (*cur)[k]
+	}
+	if !ok {
+		s = m.addSeries(k)
+	}
+	s.requests.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
+// addSeries looks up the children of k's label values and caches them.
+func (m *metrics) addSeries(k seriesKey) series {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	var cur map[seriesKey]series
+	if p := m.series.Load(); p != nil {
+		cur = *p
+	}
+	if s, ok := cur[k]; ok {
+		return s
+	}
+	s := series{
+		requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
+		duration: m.duration.WithLabelValues(k.method, k.route),
+	}
+	next := make(map[seriesKey]series, len(cur)+1)
+	maps.Copy(next, cur)
+	next[k] = s
+	m.series.Store(&next)
+	return s
 }
 
 // rateLimited counts a 429 for reason.

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/sessiond/sessiond/internal/sessions"
@@ -72,9 +74,8 @@ func statusOf(code string) int {
 // writeError writes err as problem details. Internal errors are logged with
 // the request id and shown to the client only as "internal error".
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	p := problem{Instance: r.URL.EscapedPath()}
-	var he *httpError
-	if errors.As(err, &he) {
+	p := problem{Instance: pathOf(w, r)}
+	if he, ok := errors.AsType[*httpError](err); ok {
 		p.Status, p.Detail = he.status, he.detail
 		for k, v := range he.header {
 			w.Header()[k] = v
@@ -85,24 +86,23 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		switch p.Status {
 		case http.StatusInternalServerError:
 			logger.LogAttrs(r.Context(), slog.LevelError, "internal error",
-				slog.String("request_id", requestIDFrom(r.Context())),
-				slog.String("route", routeFrom(r.Context())),
+				slog.String("request_id", requestIDOf(w)),
+				slog.String("route", routeOf(w)),
 				slog.String("error", err.Error()))
 			p.Detail = "internal error"
 		case http.StatusServiceUnavailable:
 			logger.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable",
-				slog.String("request_id", requestIDFrom(r.Context())),
-				slog.String("route", routeFrom(r.Context())),
+				slog.String("request_id", requestIDOf(w)),
+				slog.String("route", routeOf(w)),
 				slog.String("error", err.Error()))
-			w.Header().Set("Retry-After", retryAfterUnavailable)
+			setHeader(w, "Retry-After", retryAfterUnavailable)
 			p.Detail = sessions.ErrorMessage(err)
 		default:
 			p.Detail = sessions.ErrorMessage(err)
 		}
 		if code == sessions.EINVALID {
 			p.Errors = map[string][]string{}
-			var e *sessions.Error
-			if errors.As(err, &e) {
+			if e, ok := errors.AsType[*sessions.Error](err); ok {
 				for k, v := range e.Fields {
 					p.Errors[k] = v
 				}
@@ -124,15 +124,54 @@ func writeProblem(w http.ResponseWriter, p problem) {
 	if p.Detail == "" {
 		p.Detail = p.Title
 	}
-	b, err := marshal(p)
-	if err != nil { // cannot happen: p holds only strings and ints
-		b = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"internal error","instance":""}`)
-		p.Status = http.StatusInternalServerError
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("X-Content-Type-Options", "nosniff")
+	bp := getBuf()
+	defer putBuf(bp)
+	b := p.appendJSON((*bp)[:0])
+	*bp = b
+	setHeader(w, "Content-Type", "application/problem+json")
+	setHeader(w, "Content-Length", strconv.Itoa(len(b)))
+	setHeader(w, "X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
 	w.Write(b)
+}
+
+// appendJSON appends p as encoding/json would marshal it without HTML
+// escaping: members in field order, errors omitted when empty, its keys
+// sorted.
+func (p *problem) appendJSON(b []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, p.Type, false)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, p.Title, false)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(p.Status), 10)
+	b = append(b, `,"detail":`...)
+	b = appendJSONString(b, p.Detail, false)
+	b = append(b, `,"instance":`...)
+	b = appendJSONString(b, p.Instance, false)
+	if len(p.Errors) > 0 {
+		b = append(b, `,"errors":{`...)
+		for i, k := range slices.Sorted(maps.Keys(p.Errors)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k, false)
+			b = append(b, ':')
+			msgs := p.Errors[k]
+			if msgs == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = append(b, '[')
+			for j, m := range msgs {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, m, false)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }

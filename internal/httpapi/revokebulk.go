@@ -27,7 +27,7 @@ func handleSessionsRevokeBulk(svc *sessions.Service) keyFunc {
 		SampleSize *int    `json:"sample_size"`
 	}
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		req, err := decode[request](w, r)
+		req, err := decode[request](w, r, nil)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,11 @@ import (
 // addRoutes registers the whole API surface. Every /api route but the
 // OpenAPI document needs an API key with the scope named next to it, and
 // only those routes are rate limited.
-func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry, lim *limits, m *metrics) {
+//
+// Every handler is registered through matched (see route), so that a route
+// must be added here and nowhere else.
+func addRoutes(serveMux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, reg *prometheus.Registry, lim *limits, m *metrics) {
+	mux := routeMux{serveMux}
 	// api serves an authenticated route that needs scope.
 	api := func(scope sessions.Scope, h keyFunc) http.Handler {
 		return handle(logger, negotiate(requireKey(svc, lim, m, scope, h)))
@@ -42,4 +46,13 @@ func addRoutes(mux *http.ServeMux, svc *sessions.Service, logger *slog.Logger, r
 	if reg != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
+}
+
+// routeMux registers handlers wrapped by matched.
+type routeMux struct{ *http.ServeMux }
+
+func (m routeMux) Handle(pattern string, h http.Handler) { m.ServeMux.Handle(pattern, matched(h)) }
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
 }

@@ -12,6 +12,9 @@ import (
 // listParams are the query parameters of the list endpoint.
 var listParams = [...]string{"page", "size", "client_id", "sort", "status"}
 
+// exceptParam is the query parameter of the revoke-all endpoint.
+var exceptParam = [...]string{"except"}
+
 // maxPage is the largest page whose offset cannot overflow; larger pages
 // are past the end of any list.
 const maxPage = (1<<63-1)/sessions.MaxPageSize - 1
@@ -27,7 +30,7 @@ func handleSessionsList(svc *sessions.Service) keyFunc {
 			return err
 		}
 		q.TenantID = key.TenantID
-		list, err := fetchPage(w, r, q.Page, q.Size, given, func(page int) ([]*sessions.Session, int, error) {
+		list, err := fetchPage(w, r, q.Page, q.Size, &given, func(page int) ([]*sessions.Session, int, error) {
 			q.Page = page
 			return svc.List(r.Context(), q)
 		})
@@ -43,10 +46,10 @@ func handleSessionsList(svc *sessions.Service) keyFunc {
 
 // fetchPage calls fetch for one page of size items and, once it succeeds,
 // sets the X-Pagination and Link headers of that page; given holds the
-// query parameters the links keep besides page and size. A page too large
-// to have an offset is past the end of any list: fetch then reads page 1
-// only to learn the total, and the page is empty.
-func fetchPage[T any](w http.ResponseWriter, r *http.Request, page, size int, given url.Values, fetch func(page int) ([]T, int, error)) ([]T, error) {
+// query parameters the links keep besides page and size (nil: none). A
+// page too large to have an offset is past the end of any list: fetch then
+// reads page 1 only to learn the total, and the page is empty.
+func fetchPage[T any](w http.ResponseWriter, r *http.Request, page, size int, given *queryValues, fetch func(page int) ([]T, int, error)) ([]T, error) {
 	read := page
 	if read > maxPage {
 		read = 1
@@ -59,43 +62,122 @@ func fetchPage[T any](w http.ResponseWriter, r *http.Request, page, size int, gi
 		items = nil
 	}
 	last := max(1, (total+size-1)/size)
-	h := w.Header()
-	h.Set("X-Pagination", string(appendPagination(nil, size, page, total, page < last)))
-	h.Set("Link", linkHeader(r.URL.EscapedPath(), size, page, last, given))
+	// Both values in one allocation.
+	var buf [512]byte
+	b := appendPagination(buf[:0], size, page, total, page < last)
+	n := len(b)
+	both := string(appendLinkHeader(b, pathOf(w, r), size, page, last, given))
+	setHeader(w, "X-Pagination", both[:n])
+	setHeader(w, "Link", both[n:])
 	return items, nil
 }
 
-// parseQuery parses a query string. A query string that cannot be parsed,
-// or one of names given more than once, is 400; other parameters are not
-// looked at, so unknown ones are ignored.
-func parseQuery(rawQuery string, names ...string) (url.Values, error) {
-	vals, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return nil, badRequest("the query string is malformed")
-	}
-	for _, name := range names {
-		if len(vals[name]) > 1 {
-			return nil, badRequest("the query parameter " + name + " is given more than once")
+// maxQueryNames is the most query parameters an endpoint reads.
+const maxQueryNames = 5
+
+// queryValues holds the query parameters an endpoint reads, each given at
+// most once (see parseQuery).
+type queryValues struct {
+	names []string
+	vals  [maxQueryNames]string
+	given [maxQueryNames]bool
+}
+
+// get returns the value of the parameter name and whether it was given.
+func (q *queryValues) get(name string) (string, bool) {
+	for i, n := range q.names {
+		if n == name {
+			return q.vals[i], q.given[i]
 		}
 	}
-	return vals, nil
+	return "", false
+}
+
+// parseQuery parses a query string, keeping the parameters in names (at
+// most maxQueryNames). A query string that cannot be parsed (as
+// url.ParseQuery judges it), or one of names given more than once, is
+// 400; other parameters are not looked at, so unknown ones are ignored.
+func parseQuery(rawQuery string, names ...string) (queryValues, error) {
+	q := queryValues{names: names[:min(len(names), maxQueryNames)]}
+	var count [maxQueryNames]int
+	malformed := false
+	// The loop is url.ParseQuery's, without building url.Values.
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if strings.Contains(pair, ";") {
+			malformed = true
+			continue
+		}
+		if pair == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(key)
+		if err != nil {
+			malformed = true
+			continue
+		}
+		value, err = url.QueryUnescape(value)
+		if err != nil {
+			malformed = true
+			continue
+		}
+		for i, n := range q.names {
+			if n == key {
+				if count[i] == 0 {
+					q.vals[i], q.given[i] = value, true
+				}
+				count[i]++
+				break
+			}
+		}
+	}
+	if malformed {
+		return q, badRequest("the query string is malformed")
+	}
+	for i, n := range q.names {
+		if count[i] > 1 {
+			return q, badRequest("the query parameter " + n + " is given more than once")
+		}
+	}
+	return q, nil
+}
+
+// problems collects invalid values for one 422, allocating nothing until
+// there is one.
+type problems struct{ p sessions.Problems }
+
+func (x *problems) add(field, msg string) {
+	if x.p == nil {
+		x.p = sessions.Problems{}
+	}
+	x.p.Add(field, msg)
+}
+
+// err returns nil if nothing was added, else the EINVALID error.
+func (x *problems) err() error {
+	if x.p == nil {
+		return nil
+	}
+	return x.p.Err()
 }
 
 // parsePaging reads the page (default 1) and size (default
 // sessions.DefaultPageSize) parameters of vals, adding an invalid one to p.
-func parsePaging(vals url.Values, p sessions.Problems) (page, size int) {
+func parsePaging(vals *queryValues, p *problems) (page, size int) {
 	page, size = 1, sessions.DefaultPageSize
-	if v, ok := vals["page"]; ok {
-		n, err := strconv.Atoi(v[0])
+	if v, ok := vals.get("page"); ok {
+		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			p.Add("page", "must be an integer >= 1")
+			p.add("page", "must be an integer >= 1")
 		}
 		page = n
 	}
-	if v, ok := vals["size"]; ok {
-		n, err := strconv.Atoi(v[0])
+	if v, ok := vals.get("size"); ok {
+		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > sessions.MaxPageSize {
-			p.Add("size", "must be an integer from 1 to 100")
+			p.add("size", "must be an integer from 1 to 100")
 		}
 		size = n
 	}
@@ -104,38 +186,36 @@ func parsePaging(vals url.Values, p sessions.Problems) (page, size int) {
 
 // parseListQuery reads the list endpoint's query string. A query string that
 // cannot be parsed, or a known parameter given twice, is 400; invalid values
-// are one 422 that names every one of them. given holds the client_id,
-// sort and status the client gave, for the Link header.
-func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, given url.Values, err error) {
-	vals, err := parseQuery(rawQuery, listParams[:]...)
+// are one 422 that names every one of them. vals holds the parameters,
+// among them the client_id, sort and status for the Link header.
+func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, vals queryValues, err error) {
+	vals, err = parseQuery(rawQuery, listParams[:]...)
 	if err != nil {
-		return q, nil, err
+		return q, vals, err
 	}
 	q = sessions.ListQuery{
 		UserID: userID,
 		Sort:   sessions.SortInitiatedAt,
 		Desc:   true,
 	}
-	p := sessions.Problems{}
+	var p problems
 	if msg := sessions.CheckID(userID); msg != "" {
-		p.Add("user_id", msg)
+		p.add("user_id", msg)
 	}
-	q.Page, q.Size = parsePaging(vals, p)
-	given = url.Values{}
-	if v, ok := vals["client_id"]; ok {
-		if msg := sessions.CheckID(v[0]); msg != "" {
-			p.Add("client_id", msg)
+	q.Page, q.Size = parsePaging(&vals, &p)
+	if v, ok := vals.get("client_id"); ok {
+		if msg := sessions.CheckID(v); msg != "" {
+			p.add("client_id", msg)
 		}
-		q.ClientID = v[0]
-		given["client_id"] = v
+		q.ClientID = v
 	}
-	if v, ok := vals["sort"]; ok {
-		field, order, ok := strings.Cut(v[0], ":")
+	if v, ok := vals.get("sort"); ok {
+		field, order, ok := strings.Cut(v, ":")
 		if !ok {
-			p.Add("sort", "must have the form field:order, e.g. initiated_at:-1")
+			p.add("sort", "must have the form field:order, e.g. initiated_at:-1")
 		} else {
 			if q.Sort = sessions.SortField(field); !q.Sort.Valid() {
-				p.Add("sort", "field must be one of session_id, initiated_at, expires_at, last_updated")
+				p.add("sort", "field must be one of session_id, initiated_at, expires_at, last_updated")
 			}
 			switch order {
 			case "1":
@@ -143,18 +223,16 @@ func parseListQuery(userID, rawQuery string) (q sessions.ListQuery, given url.Va
 			case "-1":
 				q.Desc = true
 			default:
-				p.Add("sort", "order must be 1 (ascending) or -1 (descending)")
+				p.add("sort", "order must be 1 (ascending) or -1 (descending)")
 			}
 		}
-		given["sort"] = v
 	}
-	if v, ok := vals["status"]; ok {
-		if q.Status = sessions.Status(v[0]); !q.Status.Valid() {
-			p.Add("status", "must be active or ended")
+	if v, ok := vals.get("status"); ok {
+		if q.Status = sessions.Status(v); !q.Status.Valid() {
+			p.add("status", "must be active or ended")
 		}
-		given["status"] = v
 	}
-	return q, given, p.Err()
+	return q, vals, p.err()
 }
 
 // appendPagination appends the X-Pagination header value, with exactly the
@@ -173,37 +251,63 @@ func appendPagination(b []byte, size, page, total int, hasNext bool) []byte {
 	return append(b, '}')
 }
 
-// linkHeader returns an RFC 8288 Link header with the first, prev, next and
-// last pages, as URLs relative to the host that keep the client's size,
-// client_id, sort and status.
-func linkHeader(path string, size, page, last int, given url.Values) string {
-	var extra strings.Builder
-	extra.WriteString("&size=")
-	extra.WriteString(strconv.Itoa(size))
-	for _, name := range [...]string{"client_id", "sort", "status"} {
-		if v, ok := given[name]; ok {
-			extra.WriteString("&" + name + "=")
-			extra.WriteString(url.QueryEscape(v[0]))
+// linkParams are the query parameters that the Link header's URLs keep
+// besides page and size, in their order there.
+var linkParams = [...]string{"client_id", "sort", "status"}
+
+// appendLinkHeader appends an RFC 8288 Link header with the first, prev,
+// next and last pages, as URLs relative to the host that keep the client's
+// size, client_id, sort and status.
+func appendLinkHeader(b []byte, path string, size, page, last int, given *queryValues) []byte {
+	start := len(b)
+	link := func(b []byte, n int, rel string) []byte {
+		if len(b) > start {
+			b = append(b, ", "...)
 		}
-	}
-	var b strings.Builder
-	link := func(n int, rel string) {
-		if b.Len() > 0 {
-			b.WriteString(", ")
+		b = append(b, '<')
+		b = append(b, path...)
+		b = append(b, "?page="...)
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, "&size="...)
+		b = strconv.AppendInt(b, int64(size), 10)
+		if given != nil {
+			for _, name := range linkParams {
+				if v, ok := given.get(name); ok {
+					b = append(b, '&')
+					b = append(b, name...)
+					b = append(b, '=')
+					b = appendQueryEscape(b, v)
+				}
+			}
 		}
-		b.WriteString("<" + path + "?page=" + strconv.Itoa(n))
-		b.WriteString(extra.String())
-		b.WriteString(`>; rel="` + rel + `"`)
+		b = append(b, `>; rel="`...)
+		b = append(b, rel...)
+		return append(b, '"')
 	}
-	link(1, "first")
+	b = link(b, 1, "first")
 	if page > 1 {
-		link(page-1, "prev")
+		b = link(b, page-1, "prev")
 	}
 	if page < last {
-		link(page+1, "next")
+		b = link(b, page+1, "next")
 	}
-	link(last, "last")
-	return b.String()
+	return link(b, last, "last")
+}
+
+// appendQueryEscape appends url.QueryEscape(s).
+func appendQueryEscape(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case alnum(c) || c == '-' || c == '_' || c == '.' || c == '~':
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&0xF])
+		}
+	}
+	return b
 }
 
 // handleSessionGet serves GET /api/users/{user_id}/sessions/{session_id}.
@@ -234,13 +338,13 @@ func handleSessionRevoke(svc *sessions.Service) keyFunc {
 // else". The sessions end as "revoked_all", by the request's key.
 func handleSessionsRevokeAll(svc *sessions.Service) keyFunc {
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		vals, err := parseQuery(r.URL.RawQuery, "except")
+		vals, err := parseQuery(r.URL.RawQuery, exceptParam[:]...)
 		if err != nil {
 			return err
 		}
 		userID, except := r.PathValue("user_id"), ""
-		if v, ok := vals["except"]; ok {
-			if v[0] == "" {
+		if v, ok := vals.get("except"); ok {
+			if v == "" {
 				// Given but empty is invalid, not "no exception": the
 				// service cannot tell the two apart.
 				p := sessions.Problems{}
@@ -250,7 +354,7 @@ func handleSessionsRevokeAll(svc *sessions.Service) keyFunc {
 				p.Add("except", sessions.CheckSessionID(""))
 				return p.Err()
 			}
-			except = v[0]
+			except = v
 		}
 		if _, err := svc.RevokeAll(r.Context(), key.TenantID, userID, except, key.ID); err != nil {
 			return err
@@ -268,8 +372,12 @@ func handleSessionStart(svc *sessions.Service) keyFunc {
 		IPAddress string `json:"ip_address"`
 		UserAgent string `json:"user_agent"`
 	}
+	flat := &flatBody[request]{
+		names: []string{"client_id", "ip_address", "user_agent"},
+		build: func(v [maxFlatMembers]string) request { return request{v[0], v[1], v[2]} },
+	}
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		req, err := decode[request](w, r)
+		req, err := decode(w, r, flat)
 		if err != nil {
 			return err
 		}
@@ -282,8 +390,8 @@ func handleSessionStart(svc *sessions.Service) keyFunc {
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Location", "/api/users/"+url.PathEscape(s.UserID)+"/sessions/"+s.ID)
-		w.Header().Set("Cache-Control", "no-store") // the body holds a secret
+		setHeader(w, "Location", "/api/users/"+url.PathEscape(s.UserID)+"/sessions/"+s.ID)
+		setHeader(w, "Cache-Control", "no-store") // the body holds a secret
 		return encode(w, http.StatusCreated, userSessionJSON{s: s, token: token})
 	}
 }
@@ -298,8 +406,12 @@ func handleSessionValidate(svc *sessions.Service) keyFunc {
 		IPAddress    string `json:"ip_address"`
 		UserAgent    string `json:"user_agent"`
 	}
+	flat := &flatBody[request]{
+		names: []string{"session_token", "client_id", "ip_address", "user_agent"},
+		build: func(v [maxFlatMembers]string) request { return request{v[0], v[1], v[2], v[3]} },
+	}
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		req, err := decode[request](w, r)
+		req, err := decode(w, r, flat)
 		if err != nil {
 			return err
 		}
@@ -322,8 +434,12 @@ func handleSessionSignOut(svc *sessions.Service) keyFunc {
 	type request struct {
 		SessionToken string `json:"session_token"`
 	}
+	flat := &flatBody[request]{
+		names: []string{"session_token"},
+		build: func(v [maxFlatMembers]string) request { return request{v[0]} },
+	}
 	return func(w http.ResponseWriter, r *http.Request, key *sessions.APIKey) error {
-		req, err := decode[request](w, r)
+		req, err := decode(w, r, flat)
 		if err != nil {
 			return err
 		}

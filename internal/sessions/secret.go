@@ -33,16 +33,32 @@ func NewToken() string { return newSecret(tokenPrefix) }
 func NewAPIKeySecret() string { return newSecret(apiKeyPrefix) }
 
 // SessionKey is the upper-case hex SHA-256 of a session token: what is
-// stored and shown instead of the token.
+// stored and shown instead of the token. It runs on every validation, so
+// it makes one allocation, the result.
 func SessionKey(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
+	const digits = "0123456789ABCDEF"
+	sum := sha256Of(token)
+	var out [2 * sha256.Size]byte
+	for i, c := range sum {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0xF]
+	}
+	return string(out[:])
 }
 
 // HashAPIKey is the SHA-256 of an API key, the only form it is stored in.
 func HashAPIKey(key string) []byte {
-	sum := sha256.Sum256([]byte(key))
+	sum := sha256Of(key)
 	return sum[:]
+}
+
+// sha256Of hashes s without copying it to the heap first, as []byte(s)
+// would for a secret longer than 32 bytes.
+func sha256Of(s string) [sha256.Size]byte {
+	var buf [128]byte
+	if len(s) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], s...))
+	}
+	return sha256.Sum256([]byte(s))
 }
 
 // SecretsEqual compares two hashes in constant time.
