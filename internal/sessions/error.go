@@ -3,6 +3,7 @@ package sessions
 import (
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Error codes: the one vocabulary every layer speaks. Only the HTTP package
@@ -52,22 +53,19 @@ func Unavailable(err error) *Error {
 // ErrorCode returns the code of err's *Error, EINTERNAL for any other
 // non-nil error, and "" for nil.
 func ErrorCode(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.As(err, &e):
-		return e.Code
-	default:
-		return EINTERNAL
 	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return EINTERNAL
 }
 
 // ErrorMessage returns the client-safe message of err, and a generic
 // one for errors that are not *Error (their text may hold internals).
 func ErrorMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Message
 	}
 	return "internal error"
@@ -85,5 +83,7 @@ func (p Problems) Err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	return &Error{Code: EINVALID, Message: "one or more values are invalid", Fields: p}
+	// A copy, so that p itself never escapes: a Problems{} that stays
+	// empty then costs no allocation on the hot paths.
+	return &Error{Code: EINVALID, Message: "one or more values are invalid", Fields: maps.Clone(p)}
 }

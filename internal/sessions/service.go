@@ -241,20 +241,19 @@ func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a 
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	notFound := Errorf(ENOTFOUND, "the session does not exist or has ended")
 	if !WellFormedToken(token) {
-		return nil, notFound
+		return nil, errSessionNotFound()
 	}
 	key := SessionKey(token)
 	now := s.Now()
 	sess, err := s.store.SessionByKey(ctx, tenantID, key)
 	if ErrorCode(err) == ENOTFOUND {
-		return nil, notFound
+		return nil, errSessionNotFound()
 	} else if err != nil {
 		return nil, err
 	}
 	if !sess.Active(now) {
-		return nil, notFound
+		return nil, errSessionNotFound()
 	}
 	priv, err := s.privacy(ctx, tenantID)
 	if err != nil {
@@ -268,14 +267,20 @@ func (s *Service) Validate(ctx context.Context, tenantID int64, token string, a 
 		// Decide again on the locked row: a revocation may have won the
 		// race, and another validation may have made this one a touch.
 		if !cur.Active(now) {
-			return nil, notFound
+			return nil, errSessionNotFound()
 		}
 		return s.apply(cur, a, ip, now, priv), nil
 	}, s.cfg.TrailLimit)
 	if ErrorCode(err) == ENOTFOUND {
-		return nil, notFound
+		return nil, errSessionNotFound()
 	}
 	return sess, err
+}
+
+// errSessionNotFound is Validate's answer for a token that is unknown,
+// expired or revoked, alike.
+func errSessionNotFound() error {
+	return &Error{Code: ENOTFOUND, Message: "the session does not exist or has ended"}
 }
 
 func checkToken(p Problems, token string) {
