@@ -11,24 +11,24 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sessiond/sessiond/internal/cache"
 	"github.com/sessiond/sessiond/internal/httpapi"
 	"github.com/sessiond/sessiond/internal/sessions"
+	"github.com/sessiond/sessiond/internal/sqlite"
 )
 
 // The benchmarks measure the HTTP layer's own cost per request: routing,
-// middleware, decoding and encoding. The store's reads are memoised
-// (memoStore) so that they cost a map lookup, as they will behind a cache,
-// and the response goes to a reused writer instead of a recorder, so that
-// every allocation counted is the server's.
+// middleware, decoding and encoding. Keys and sessions come from the
+// per-node cache (internal/cache) as in sessiond serve; lists, which the
+// cache does not keep, are memoised here (memoStore) so that they cost a
+// map lookup too. The response goes to a reused writer instead of a
+// recorder, so that every allocation counted is the server's.
 
-// memoStore answers the reads the benchmarked routes make from memory
-// after the first time. Only for read-only benchmarks.
+// memoStore answers list queries from memory after the first time. Only
+// for read-only benchmarks.
 type memoStore struct {
 	sessions.Store
 	mu    sync.Mutex
-	keys  map[string]*sessions.APIKey
-	byKey map[string]*sessions.Session
-	get   map[[2]string]*sessions.Session
 	lists map[sessions.ListQuery]memoList
 }
 
@@ -38,62 +38,7 @@ type memoList struct {
 }
 
 func newMemoStore(st sessions.Store) *memoStore {
-	return &memoStore{
-		Store: st,
-		keys:  map[string]*sessions.APIKey{},
-		byKey: map[string]*sessions.Session{},
-		get:   map[[2]string]*sessions.Session{},
-		lists: map[sessions.ListQuery]memoList{},
-	}
-}
-
-func (m *memoStore) APIKeyByHash(ctx context.Context, hash []byte) (*sessions.APIKey, error) {
-	m.mu.Lock()
-	k, ok := m.keys[string(hash)]
-	m.mu.Unlock()
-	if ok {
-		return k, nil
-	}
-	k, err := m.Store.APIKeyByHash(ctx, hash)
-	if err == nil {
-		m.mu.Lock()
-		m.keys[string(hash)] = k
-		m.mu.Unlock()
-	}
-	return k, err
-}
-
-func (m *memoStore) SessionByKey(ctx context.Context, tenantID int64, key string) (*sessions.Session, error) {
-	m.mu.Lock()
-	s, ok := m.byKey[key]
-	m.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	s, err := m.Store.SessionByKey(ctx, tenantID, key)
-	if err == nil {
-		m.mu.Lock()
-		m.byKey[key] = s
-		m.mu.Unlock()
-	}
-	return s, err
-}
-
-func (m *memoStore) GetSession(ctx context.Context, tenantID int64, userID, sessionID string, now int64) (*sessions.Session, error) {
-	k := [2]string{userID, sessionID}
-	m.mu.Lock()
-	s, ok := m.get[k]
-	m.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	s, err := m.Store.GetSession(ctx, tenantID, userID, sessionID, now)
-	if err == nil {
-		m.mu.Lock()
-		m.get[k] = s
-		m.mu.Unlock()
-	}
-	return s, err
+	return &memoStore{Store: st, lists: map[sessions.ListQuery]memoList{}}
 }
 
 func (m *memoStore) ListSessions(ctx context.Context, q sessions.ListQuery) ([]*sessions.Session, int, error) {
@@ -145,7 +90,8 @@ func (*rewindBody) Close() error { return nil }
 // serve (JSON at info).
 func benchEnv(b *testing.B, logger *slog.Logger) (h http.Handler, key string, token string, user string, id string) {
 	b.Helper()
-	st := newMemoStore(openSQLite(b))
+	sq := openSQLite(b).(*sqlite.Store)
+	st := newMemoStore(cache.New(sq, cache.Options{Sessions: 100, Keys: true, Version: sq.DataVersion, SessionsExclusive: true}))
 	cfg := testConfig()
 	svc := sessions.NewService(st, cfg, (&fakeClock{now: t0}).Now, nil)
 	h = httpapi.NewServer(svc, logger, prometheus.NewRegistry(), httpapi.Options{})
