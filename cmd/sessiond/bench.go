@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,7 +35,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	concurrency := fs.Int("concurrency", 32, "concurrent closed-loop workers, each on a keep-alive connection")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all): "+strings.Join(bench.Scenarios, ","))
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phase (not of seeding) to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each scenario's load (not of seeding or preparation) to PREFIX.<scenario>.pprof")
 	cacheSessions := fs.Int("cache-sessions", defaultCacheSessions, "as sessiond serve --cache-sessions")
 	keep := fs.Bool("keep", false, "keep the PostgreSQL schema or the temporary SQLite file after the run (a --db sqlite:PATH file is always kept)")
 	if err := env.parse(fs, args); err != nil {
@@ -88,13 +89,10 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	}
 	defer store.Close()
 
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
+	if prefix := *cpuprofile; prefix != "" {
+		cfg.CPUProfile = func(scenario string) (io.WriteCloser, error) {
+			return os.Create(prefix + "." + scenario + ".pprof")
 		}
-		defer f.Close()
-		cfg.CPUProfile = f
 	}
 	rep, err := bench.Run(ctx, store, cfg)
 	if err != nil {

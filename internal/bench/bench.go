@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -71,9 +72,11 @@ type Config struct {
 	// benchmark runs the same timeouts as production; nil uses net/http's
 	// defaults.
 	Server func(http.Handler) *http.Server
-	// CPUProfile, if not nil, receives a CPU profile of the load phase
+	// CPUProfile, if not nil, is asked for a writer per scenario, which
+	// receives a CPU profile of that scenario's load (not of its
+	// preparation, nor of seeding); it is closed after.
 	// (seeding excluded).
-	CPUProfile io.Writer
+	CPUProfile func(scenario string) (io.WriteCloser, error)
 	// Progress, if not nil, receives a line per step.
 	Progress io.Writer
 	// Serve, if not nil, returns what the servers serve from once the
@@ -195,7 +198,12 @@ func Run(ctx context.Context, store sessions.Store, cfg Config) (*Report, error)
 		defer stop()
 		svc = sessions.NewService(store, throttled, time.Now, nil)
 	}
-	runtime.GC()
+	// Give the seeding's memory back, so that the serving phase's peak is
+	// its own.
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	logf("after seeding: RSS %.0f MiB, of which Go heap in use %.0f MiB (sys %.0f, released %.0f)", currentRSSMiB(), float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20), float64(ms.HeapReleased)/(1<<20))
 	resetPeakRSS()
 
 	// The servers: the API with the default touch interval, the API
@@ -247,12 +255,6 @@ func Run(ctx context.Context, store sessions.Store, cfg Config) (*Report, error)
 	defer ceiling.close()
 	b.ceiling = ceiling.url
 
-	if cfg.CPUProfile != nil {
-		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
-			return nil, fmt.Errorf("bench: cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	var ceilingRPS float64
 	for _, name := range Scenarios {
 		if !slices.Contains(run, name) {
@@ -269,7 +271,14 @@ func Run(ctx context.Context, store sessions.Store, cfg Config) (*Report, error)
 			}
 		}
 		logf("%s: %s at concurrency %d", name, cfg.Duration, cfg.Concurrency)
+		stop, err := startProfile(cfg.CPUProfile, name)
+		if err != nil {
+			return nil, err
+		}
 		res := b.drive(ctx, name, sc)
+		if err := stop(); err != nil {
+			return nil, err
+		}
 		if name == Ceiling {
 			ceilingRPS = res.RPS
 		} else if ceilingRPS > 0 {
@@ -280,6 +289,26 @@ func Run(ctx context.Context, store sessions.Store, cfg Config) (*Report, error)
 		logf("  %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors", res.RPS, res.P50Ms, res.P99Ms, res.Errors)
 	}
 	return rep, nil
+}
+
+// startProfile starts a CPU profile of one scenario, if profiles are
+// wanted, and returns what stops it.
+func startProfile(open func(string) (io.WriteCloser, error), scenario string) (stop func() error, err error) {
+	if open == nil {
+		return func() error { return nil }, nil
+	}
+	w, err := open(scenario)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return w.Close()
+	}, nil
 }
 
 // server is a running http.Server on a loopback port.
@@ -531,13 +560,19 @@ func (b *bencher) drive(ctx context.Context, name string, sc scenario) Result {
 
 // peakRSSMiB returns the process's peak resident set size (VmHWM), or 0
 // where /proc is not available.
-func peakRSSMiB() float64 {
+func peakRSSMiB() float64 { return statusMiB("VmHWM:") }
+
+// currentRSSMiB is the process's resident set now, in MiB.
+func currentRSSMiB() float64 { return statusMiB("VmRSS:") }
+
+// statusMiB reads a kB figure of /proc/self/status (0 where there is none).
+func statusMiB(field string) float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
 		}

@@ -3,11 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/cache"
 	"github.com/sessiond/sessiond/internal/sessions"
 	"github.com/sessiond/sessiond/internal/sqlite"
 )
@@ -84,7 +86,16 @@ func TestGenerator(t *testing.T) {
 	}
 }
 
-// TestRun runs every scenario briefly against a real SQLite store.
+// closingBuffer is a profile's destination that records its Close.
+type closingBuffer struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (b *closingBuffer) Close() error { b.closed = true; return nil }
+
+// TestRun runs every scenario briefly against a real SQLite store behind
+// the per-node cache, as sessiond bench does.
 func TestRun(t *testing.T) {
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "bench.db"))
 	if err != nil {
@@ -92,10 +103,23 @@ func TestRun(t *testing.T) {
 	}
 	defer st.Close()
 	var progress, table bytes.Buffer
+	profiles := map[string]*closingBuffer{}
 	rep, err := Run(t.Context(), st, Config{Users: 20, Sessions: 200, Heavy: 40, Duration: 100 * time.Millisecond, Concurrency: 4,
-		CPUProfile: &bytes.Buffer{}, Progress: &progress})
+		CPUProfile: func(scenario string) (io.WriteCloser, error) {
+			profiles[scenario] = &closingBuffer{}
+			return profiles[scenario], nil
+		},
+		Serve: func(st sessions.Store) (sessions.Store, func(), error) {
+			return cache.New(st, cache.Options{Sessions: 100, Keys: true}), func() {}, nil
+		},
+		Progress: &progress})
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, progress.String())
+	}
+	for _, name := range Scenarios {
+		if p := profiles[name]; p == nil || p.Len() == 0 || !p.closed {
+			t.Errorf("%s: no closed, non-empty CPU profile", name)
+		}
 	}
 	if len(rep.Results) != len(Scenarios) {
 		t.Fatalf("got %d results, want %d", len(rep.Results), len(Scenarios))
