@@ -15,11 +15,13 @@ import (
 // (WALINDEX_MAX_VERSION of SQLite's wal.c, unchanged since 3.7.0).
 const walIndexVersion = 3007000
 
-// shmHeaders are the mapped wal-index headers, one per database file and
-// never unmapped or closed: closing any descriptor of a file drops every
-// POSIX lock the process holds on it, SQLite's own locks on the -shm file
-// included, which would let another process re-initialise the wal-index
-// under our connections.
+// shmHeaders are the mapped wal-index headers, one per database file. A
+// mapping is never closed while its file is in use: closing any
+// descriptor of a file drops every POSIX lock the process holds on it,
+// SQLite's own locks on the -shm file included, which would let another
+// process re-initialise the wal-index under our connections. Once SQLite
+// has replaced the file (every connection closed, then a new one opened),
+// the old one is released.
 var shmHeaders struct {
 	sync.Mutex
 	byPath map[string]*shmHeader
@@ -29,7 +31,8 @@ var shmHeaders struct {
 // process that has the database open.
 type shmHeader struct {
 	mem []byte
-	f   *os.File // kept so that the descriptor is never closed
+	f   *os.File // kept so that the descriptor is not closed while in use
+	fi  os.FileInfo
 }
 
 // mapShm maps path's wal-index, or returns nil if it cannot (then
@@ -41,28 +44,40 @@ func mapShm(path string) *shmHeader {
 	}
 	shmHeaders.Lock()
 	defer shmHeaders.Unlock()
+	fi, err := os.Stat(abs + "-shm")
+	if err != nil {
+		return nil
+	}
 	if h, ok := shmHeaders.byPath[abs]; ok {
-		return h
+		if os.SameFile(h.fi, fi) {
+			return h
+		}
+		// SQLite has made a new file: nobody uses the old one.
+		syscall.Munmap(h.mem)
+		h.f.Close()
+		delete(shmHeaders.byPath, abs)
 	}
 	f, err := os.Open(abs + "-shm")
 	if err != nil {
 		return nil
 	}
-	h := (*shmHeader)(nil)
-	if fi, err := f.Stat(); err == nil && fi.Size() >= 4096 {
-		if mem, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED); err == nil {
-			h = &shmHeader{mem: mem, f: f}
-			if h.word(0) != walIndexVersion || mem[12] != 1 { // iVersion, isInit
-				h = nil
-			}
-		}
+	if fi, err = f.Stat(); err != nil || fi.Size() < 4096 {
+		f.Close()
+		return nil
 	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	h := &shmHeader{mem: mem, f: f, fi: fi}
 	if shmHeaders.byPath == nil {
 		shmHeaders.byPath = make(map[string]*shmHeader)
 	}
-	// Remembered even when unusable: the descriptor stays open (see
-	// shmHeaders) and the next store on the file does not try again.
 	shmHeaders.byPath[abs] = h
+	if h.word(0) != walIndexVersion || mem[12] != 1 { // iVersion, isInit
+		return nil
+	}
 	return h
 }
 

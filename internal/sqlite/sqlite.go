@@ -78,12 +78,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.NumCPU())
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
-	return &Store{writer: writer, reader: reader, path: path}, nil
+	st := &Store{writer: writer, reader: reader, path: path}
+	if err := st.watch.open(ctx, path); err != nil {
+		reader.Close()
+		writer.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // Close closes both pools. Calls after Close fail with EUNAVAILABLE.
 func (s *Store) Close() error {
-	err := errors.Join(s.watch.close(), s.reader.Close(), s.writer.Close())
+	// The watcher's connection last: while it is open, SQLite keeps the
+	// wal-index file it has mapped (see watcher).
+	err := errors.Join(s.reader.Close(), s.writer.Close(), s.watch.close())
 	if s.lock != nil {
 		// Closing the descriptor releases the flock.
 		err = errors.Join(err, s.lock.Close())

@@ -6,21 +6,53 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 )
 
 // watcher tells when the database file has changed: from the wal-index
 // header that every commit rewrites, mapped into memory (a few loads, no
-// system call), or where that is not possible, from a connection of its
-// own that asks SQLite for data_version, which changes when any other
-// connection, of this process or another, commits.
+// system call), or where that is not possible, by asking SQLite for
+// data_version, which changes when any other connection, of this process
+// or another, commits.
+//
+// Its connection stays open from Open to Close. SQLite deletes the
+// wal-index (-shm) file when the last connection to the database closes,
+// and a new one is made on the next open: the open connection keeps the
+// file that is mapped the file that is in use.
 type watcher struct {
-	once sync.Once
-	shm  *shmHeader
-
+	shm  atomic.Pointer[shmHeader] // nil: ask SQLite
 	mu   sync.Mutex
 	db   *sql.DB
 	stmt *sql.Stmt
-	err  error
+}
+
+// open opens the watcher's connection and maps the wal-index.
+func (w *watcher) open(ctx context.Context, path string) error {
+	q := url.Values{"_pragma": {fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS), "query_only(1)"}}
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	// One connection, kept: data_version compares against what this
+	// connection saw last, and the open connection keeps the -shm file.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	stmt, err := db.PrepareContext(ctx, `PRAGMA data_version`)
+	if err == nil {
+		// A first read makes sure the connection has joined the
+		// wal-index before it is mapped.
+		var v int64
+		err = stmt.QueryRowContext(ctx).Scan(&v)
+	}
+	if err != nil {
+		db.Close()
+		return mapErr(err)
+	}
+	w.db, w.stmt = db, stmt
+	w.shm.Store(mapShm(path))
+	return nil
 }
 
 // DataVersion returns a number that changes whenever the database has
@@ -31,18 +63,11 @@ type watcher struct {
 // statement.
 func (s *Store) DataVersion(ctx context.Context) (int64, error) {
 	w := &s.watch
-	w.once.Do(func() { w.shm = mapShm(s.path) })
-	if w.shm != nil {
-		return w.shm.version(), nil
+	if shm := w.shm.Load(); shm != nil {
+		return shm.version(), nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.db == nil && w.err == nil {
-		w.open(s.path)
-	}
-	if w.err != nil {
-		return 0, mapErr(w.err)
-	}
 	var v int64
 	if err := w.stmt.QueryRowContext(ctx).Scan(&v); err != nil {
 		return 0, mapErr(err)
@@ -50,30 +75,8 @@ func (s *Store) DataVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// open opens the watcher's connection; w.mu must be held.
-func (w *watcher) open(path string) {
-	q := url.Values{"_pragma": {fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS), "query_only(1)"}}
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		w.err = err
-		return
-	}
-	// One connection, kept: data_version compares against what this
-	// connection saw last.
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	stmt, err := db.Prepare(`PRAGMA data_version`)
-	if err != nil {
-		db.Close()
-		w.err = err
-		return
-	}
-	w.db, w.stmt = db, stmt
-}
-
 func (w *watcher) close() error {
+	w.shm.Store(nil)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.db == nil {

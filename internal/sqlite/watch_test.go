@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -28,8 +29,8 @@ func testDataVersion(t *testing.T, pragma bool) {
 	}
 	defer st.Close()
 	if pragma {
-		st.watch.once.Do(func() {}) // never map the header
-	} else if st.watch.once.Do(func() { st.watch.shm = mapShm(path) }); st.watch.shm == nil && runtime.GOOS == "linux" {
+		st.watch.shm.Store(nil) // ask SQLite
+	} else if st.watch.shm.Load() == nil && runtime.GOOS == "linux" {
 		t.Fatal("the wal-index header could not be mapped")
 	}
 	other, err := Open(ctx, path)
@@ -63,6 +64,34 @@ func testDataVersion(t *testing.T, pragma bool) {
 	}
 	if v := version(); v == v1 {
 		t.Fatal("DataVersion did not move after the store's own commit")
+	}
+}
+
+// When every connection to a database has closed, SQLite deletes its
+// wal-index, and the next store on the file gets a new one: the watcher
+// must map the new file, or it would never see another change.
+func TestDataVersionAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sessiond.db")
+	for i := range 3 {
+		st, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v0, _ := st.DataVersion(ctx)
+		key := &sessions.APIKey{ID: fmt.Sprintf("key_%016d", i), TenantName: "acme", Name: "k", Scopes: []sessions.Scope{sessions.ScopeSessionsRead}, Hash: []byte(fmt.Sprintf("%032d", i)), CreatedAt: 1}
+		if err := other.CreateAPIKey(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := st.DataVersion(ctx); v == v0 {
+			t.Fatalf("open %d: DataVersion did not move after another connection's commit", i)
+		}
+		other.Close()
+		st.Close()
 	}
 }
 
