@@ -86,6 +86,7 @@ type Store struct {
 	byKey    map[keyRef]*entry
 	byID     map[idRef]*entry
 	byUser   map[userRef][]*entry
+	updating map[keyRef]int // UpdateSession calls in flight, by session
 
 	hits, misses atomic.Uint64
 }
@@ -114,7 +115,7 @@ type entry struct {
 
 // New returns a cache in front of st.
 func New(st sessions.Store, opts Options) *Store {
-	c := &Store{Store: st, opts: opts}
+	c := &Store{Store: st, opts: opts, updating: make(map[keyRef]int)}
 	c.reset()
 	return c
 }
@@ -282,15 +283,19 @@ func (c *Store) put(s *sessions.Session, gen uint64) {
 	if c.gen.Load() != gen {
 		return
 	}
-	kr := keyRef{s.TenantID, s.Key}
-	if c.byKey[kr] != nil {
+	if c.byKey[keyRef{s.TenantID, s.Key}] != nil {
 		return
 	}
+	c.insert(cp)
+}
+
+// insert adds s, evicting an entry if the cache is full; c.mu must be held.
+func (c *Store) insert(s *sessions.Session) {
 	if len(c.byKey) >= c.opts.Sessions {
 		c.evictOne()
 	}
-	e := &entry{sess: cp, filled: time.Now()}
-	c.byKey[kr] = e
+	e := &entry{sess: s, filled: time.Now()}
+	c.byKey[keyRef{s.TenantID, s.Key}] = e
 	c.byID[idRef{s.TenantID, s.ID}] = e
 	ur := userRef{s.TenantID, s.UserID}
 	c.byUser[ur] = append(c.byUser[ur], e)
@@ -414,11 +419,45 @@ func (c *Store) GetSession(ctx context.Context, tenantID int64, userID, sessionI
 	return s, nil
 }
 
-// UpdateSession drops the session once the store has written it; the
-// next read caches the new state.
+// UpdateSession caches the session as the store wrote it (a validation
+// that touches a session is usually followed by more of it), if no other
+// write of that session overlapped it: with two at once, the one that
+// commits last may not be the one that finishes last. The entry is
+// dropped before the write, so that fills that read it before are not
+// kept, and the generation moves again after it, so that no fill that
+// read the row before the commit is kept either.
 func (c *Store) UpdateSession(ctx context.Context, tenantID int64, key string, fn func(*sessions.Session) (*sessions.ActivityEntry, error), keep int) (*sessions.Session, error) {
+	ref := keyRef{tenantID, key}
+	c.mu.Lock()
+	c.updating[ref]++
+	alone := c.updating[ref] == 1
+	c.gen.Add(1)
+	if e := c.byKey[ref]; e != nil {
+		c.drop(e)
+	}
+	gen := c.gen.Load()
+	c.mu.Unlock()
+
 	s, err := c.Store.UpdateSession(ctx, tenantID, key, fn, keep)
-	c.invalidate(&keyRef{tenantID, key}, nil, nil)
+	var cp *sessions.Session
+	if err == nil && c.opts.Sessions > 0 && s.RevokedAt == 0 && c.usable() &&
+		(c.opts.Peers == nil || s.Active(time.Now().Unix())) {
+		cp = copyOf(s)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.updating[ref]--; c.updating[ref] == 0 {
+		delete(c.updating, ref)
+	}
+	// A failed call may have committed (a timeout, say): drop then too.
+	if e := c.byKey[ref]; e != nil {
+		c.drop(e)
+	}
+	if cp != nil && alone && c.gen.Load() == gen {
+		c.insert(cp)
+	}
+	c.gen.Add(1)
 	return s, err
 }
 

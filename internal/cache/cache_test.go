@@ -265,3 +265,27 @@ func TestBound(t *testing.T) {
 		t.Fatalf("cached %d sessions, want the bound 5", n)
 	}
 }
+
+// A validation that writes leaves the session cached as written: the next
+// read is answered from memory, with the new values.
+func TestUpdateWritesThrough(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "sessiond.db"))
+	f := newFixture(t, st, sqliteCache(st, 100))
+	if _, err := f.c.UpdateSession(f.ctx, f.sess.TenantID, f.sess.Key, func(s *sessions.Session) (*sessions.ActivityEntry, error) {
+		s.LastUpdated = 500
+		return nil, nil
+	}, 10); err != nil {
+		t.Fatal(err)
+	}
+	hits, _ := f.c.Stats()
+	got, err := f.c.SessionByKey(f.ctx, f.sess.TenantID, f.sess.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := f.c.Stats(); h != hits+1 {
+		t.Error("the read after the update went to the store")
+	}
+	if got.LastUpdated != 500 {
+		t.Errorf("LastUpdated = %d, want 500 as written", got.LastUpdated)
+	}
+}
