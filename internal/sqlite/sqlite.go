@@ -3,11 +3,12 @@
 // needs no C toolchain.
 //
 // SQLite allows one writer at a time, so the store keeps two pools: a writer
-// pool of exactly one connection, through which every write runs as one
+// pool of exactly one connection, through which every write runs in a
 // BEGIN IMMEDIATE transaction (our writers queue in Go instead of meeting
-// SQLITE_BUSY), and a reader pool that WAL mode lets read concurrently with
-// the writer. The schema is created by versioned migrations embedded in the
-// binary and applied on Open.
+// SQLITE_BUSY, and concurrent writes share one: see write), and a reader
+// pool that WAL mode lets read concurrently with the writer. The schema is
+// created by versioned migrations embedded in the binary and applied on
+// Open.
 package sqlite
 
 import (
@@ -34,8 +35,9 @@ type Store struct {
 	writer *sql.DB // one connection: every write goes through it
 	reader *sql.DB // concurrent readers (WAL)
 	path   string
-	watch  watcher  // see DataVersion
-	lock   *os.File // see LockServing
+	watch  watcher     // see DataVersion
+	lock   *os.File    // see LockServing
+	group  groupWriter // see write
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -183,11 +185,6 @@ func migrate(ctx context.Context, db *sql.DB) (int, error) {
 		}
 	}
 	return applied, nil
-}
-
-// write runs fn in one transaction on the single writer connection.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, s.writer, fn)
 }
 
 // read runs fn in one read transaction, so that its queries see one snapshot.

@@ -45,6 +45,18 @@ func (c *connector) Driver() driver.Driver { return c.drv }
 type cachingConn struct {
 	conn  driver.Conn
 	stmts map[string]*cachedStmt
+
+	// uninterruptible: statements run to completion whatever their ctx
+	// (see Store.write); ctx is still checked before each one starts.
+	uninterruptible bool
+}
+
+// stmtCtx is the context to run a statement with.
+func (c *cachingConn) stmtCtx(ctx context.Context) context.Context {
+	if c.uninterruptible {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // cachedStmt is a prepared statement and whether rows of it are open: a
@@ -85,6 +97,7 @@ func (c *cachingConn) cached(ctx context.Context, query string) (*cachedStmt, er
 }
 
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	ctx = c.stmtCtx(ctx)
 	cs, err := c.cached(ctx, query)
 	if err != nil {
 		return nil, err
@@ -101,6 +114,7 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	ctx = c.stmtCtx(ctx)
 	cs, err := c.cached(ctx, query)
 	if err != nil {
 		return nil, err
