@@ -38,6 +38,7 @@ type Store struct {
 	watch  watcher     // see DataVersion
 	lock   *os.File    // see LockServing
 	group  groupWriter // see write
+	ckpt   *checkpointer
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -60,7 +61,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		"foreign_keys(1)",
 		"synchronous(NORMAL)",
 	}
-	wq := url.Values{"_pragma": append(slices.Clone(common), "journal_mode(WAL)"), "_txlock": {"immediate"}}
+	wq := url.Values{"_pragma": append(slices.Clone(common), "journal_mode(WAL)",
+		fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointPages)), "_txlock": {"immediate"}}
 	rq := url.Values{"_pragma": append(slices.Clone(common), "query_only(1)")}
 
 	// Each connection keeps its prepared statements (see connector).
@@ -86,6 +88,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
+	var err error
+	if st.ckpt, err = startCheckpointer(path); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -93,7 +100,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Close() error {
 	// The watcher's connection last: while it is open, SQLite keeps the
 	// wal-index file it has mapped (see watcher).
-	err := errors.Join(s.reader.Close(), s.writer.Close(), s.watch.close())
+	err := errors.Join(s.ckpt.close(), s.reader.Close(), s.writer.Close(), s.watch.close())
 	if s.lock != nil {
 		// Closing the descriptor releases the flock.
 		err = errors.Join(err, s.lock.Close())
