@@ -267,14 +267,9 @@ func (c *Store) DropSession(tenantID int64, key string) {
 }
 
 // put caches s, read from the store by a read that began at generation
-// gen, unless an invalidation came since. Revoked sessions are not kept:
-// nobody validates them twice. An expired one is, as the store would
-// return it until the janitor's writes drop it.
+// gen, if it is cacheable and no invalidation came since.
 func (c *Store) put(s *sessions.Session, gen uint64) {
-	if c.opts.Sessions <= 0 || s.RevokedAt != 0 {
-		return
-	}
-	if c.opts.Peers != nil && !s.Active(time.Now().Unix()) {
+	if !c.cacheable(s) {
 		return
 	}
 	cp := copyOf(s)
@@ -287,6 +282,17 @@ func (c *Store) put(s *sessions.Session, gen uint64) {
 		return
 	}
 	c.insert(cp)
+}
+
+// cacheable reports whether s, as read or written, may be cached: not a
+// revoked session (nobody validates it twice), and with peers not one
+// that looks expired (servable would never serve it). An expired one is
+// kept alone, as the store returns it until the janitor's writes drop it.
+func (c *Store) cacheable(s *sessions.Session) bool {
+	if c.opts.Sessions <= 0 || s.RevokedAt != 0 {
+		return false
+	}
+	return c.opts.Peers == nil || s.Active(time.Now().Unix())
 }
 
 // insert adds s, evicting an entry if the cache is full; c.mu must be held.
@@ -440,8 +446,7 @@ func (c *Store) UpdateSession(ctx context.Context, tenantID int64, key string, f
 
 	s, err := c.Store.UpdateSession(ctx, tenantID, key, fn, keep)
 	var cp *sessions.Session
-	if err == nil && c.opts.Sessions > 0 && s.RevokedAt == 0 && c.usable() &&
-		(c.opts.Peers == nil || s.Active(time.Now().Unix())) {
+	if err == nil && c.usable() && c.cacheable(s) {
 		cp = copyOf(s)
 	}
 
