@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"net/url"
 	"sync"
 	"time"
 )
@@ -30,15 +28,11 @@ type checkpointer struct {
 
 // startCheckpointer opens the checkpointer's connection and starts it.
 func startCheckpointer(path string) (*checkpointer, error) {
-	q := url.Values{"_pragma": {fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS)}}
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", sideDSN(path))
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
+	keepOne(db)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &checkpointer{db: db, stop: cancel}
 	c.wg.Go(func() {

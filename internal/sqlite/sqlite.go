@@ -66,11 +66,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rq := url.Values{"_pragma": append(slices.Clone(common), "query_only(1)")}
 
 	// Each connection keeps its prepared statements (see connector).
-	writer := sql.OpenDB(newConnector(path + "?" + wq.Encode()))
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxIdleTime(0)
-	writer.SetConnMaxLifetime(0)
+	writer := keepOne(sql.OpenDB(newConnector(path + "?" + wq.Encode())))
 
 	// Migrating first also makes the file WAL before any reader opens it.
 	if _, err := migrate(ctx, writer); err != nil {
@@ -192,6 +188,24 @@ func migrate(ctx context.Context, db *sql.DB) (int, error) {
 		}
 	}
 	return applied, nil
+}
+
+// keepOne makes db a pool of exactly one connection, opened once and kept
+// for the pool's life: the writer, the watcher and the checkpointer each
+// need the same connection every time.
+func keepOne(db *sql.DB) *sql.DB {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db
+}
+
+// sideDSN is the DSN of a connection of the store's own (the watcher's,
+// the checkpointer's) to path with pragmas, after the busy timeout.
+func sideDSN(path string, pragmas ...string) string {
+	q := url.Values{"_pragma": append([]string{fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS)}, pragmas...)}
+	return path + "?" + q.Encode()
 }
 
 // read runs fn in one read transaction, so that its queries see one snapshot.

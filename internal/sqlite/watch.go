@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 )
@@ -28,17 +26,13 @@ type watcher struct {
 
 // open opens the watcher's connection and maps the wal-index.
 func (w *watcher) open(ctx context.Context, path string) error {
-	q := url.Values{"_pragma": {fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS), "query_only(1)"}}
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", sideDSN(path, "query_only(1)"))
 	if err != nil {
 		return err
 	}
 	// One connection, kept: data_version compares against what this
 	// connection saw last, and the open connection keeps the -shm file.
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
+	keepOne(db)
 	stmt, err := db.PrepareContext(ctx, `PRAGMA data_version`)
 	if err == nil {
 		// A first read makes sure the connection has joined the
