@@ -36,13 +36,13 @@ import (
 //     not a moment longer. A node whose listener or database is cut off
 //     stops renewing and so stops serving from memory within a lease.
 //   - Barriers. After a write that ends sessions or revokes a key has
-//     committed (and announced itself), the writing node NOTIFYs a barrier
-//     and reads the nodes whose lease has not run out, in one transaction,
+//     committed (and announced itself), the writing node reads the nodes
+//     whose lease has not run out and, if there are any, NOTIFYs a barrier,
 //     then waits until each has acknowledged the barrier, which it does
 //     once it has processed everything before it, or until that node's
 //     lease has run out. Only then is the write answered. A node that
-//     renews its lease after the barrier's transaction has, by the rule
-//     above, processed the announcement first.
+//     renews its lease after that read has, by the rule above, processed
+//     the announcement first.
 //
 // On (re)connecting, the listener empties the cache before the node may
 // serve from it again: announcements made while it was not listening are
@@ -215,7 +215,11 @@ func (p *Peers) handle(ctx context.Context, inv Invalidator, msg string, conn in
 		// Everything announced before the barrier has been applied.
 		from, id, _ := strings.Cut(msg[2:], ":")
 		if from != p.node {
-			go p.notify(context.WithoutCancel(ctx), "a:"+from+":"+id+":"+p.node)
+			go func() {
+				if err := p.notify(context.WithoutCancel(ctx), "a:"+from+":"+id+":"+p.node); err != nil {
+					p.logger.Warn("cache: acknowledging a barrier failed", "err", err)
+				}
+			}()
 		}
 	case strings.HasPrefix(msg, "a:"):
 		parts := strings.SplitN(msg[2:], ":", 3)
@@ -235,12 +239,12 @@ func (p *Peers) handle(ctx context.Context, inv Invalidator, msg string, conn in
 	}
 }
 
-func (p *Peers) notify(ctx context.Context, msg string) {
+// notify sends msg to every listening node.
+func (p *Peers) notify(ctx context.Context, msg string) error {
 	ctx, cancel := p.store.bound(ctx)
 	defer cancel()
-	if _, err := p.store.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, p.channel, msg); err != nil {
-		p.logger.Warn("cache: notifying the peers failed", "err", err)
-	}
+	_, err := p.store.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, p.channel, msg)
+	return err
 }
 
 // renew renews the lease every beat.
@@ -300,16 +304,17 @@ func (p *Peers) Barrier(ctx context.Context) error {
 	}()
 
 	started := time.Now()
+	pending, err := p.leases(ctx)
+	if err != nil {
+		return p.sleep(ctx, p.lease+p.margin)
+	}
 	// Alone, there is nobody to wait for: a node that takes a lease later
 	// hears the changes first (see Peers). This spares the barrier's own
 	// NOTIFY, whose commit PostgreSQL serialises with every other one.
-	if alone, err := p.alone(ctx); err != nil {
-		return p.sleep(ctx, p.lease+p.margin)
-	} else if alone {
+	if len(pending) == 0 {
 		return nil
 	}
-	pending, err := p.sendBarrier(ctx, id)
-	if err != nil {
+	if err := p.notify(ctx, "b:"+p.node+":"+id); err != nil {
 		return p.sleep(ctx, p.lease+p.margin)
 	}
 	// Wait for each node until it acknowledges or its lease has run out.
@@ -342,35 +347,18 @@ func (p *Peers) Barrier(ctx context.Context) error {
 	return nil
 }
 
-// alone reports whether no other node holds a lease now.
-func (p *Peers) alone(ctx context.Context) (bool, error) {
+// leases returns the other nodes that hold a lease, and until when (by
+// this node's clock) each may serve from memory.
+func (p *Peers) leases(ctx context.Context) (map[string]time.Time, error) {
 	ctx, cancel := p.store.bound(ctx)
 	defer cancel()
-	var others bool
-	err := p.store.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cache_nodes WHERE lease_until > now() AND node_id <> $1)`, p.node).Scan(&others)
-	return !others, err
-}
-
-// sendBarrier NOTIFYs the barrier and reads, in the same transaction, the
-// other nodes with a lease, and until when (by this node's clock) each
-// may serve from memory.
-func (p *Peers) sendBarrier(ctx context.Context, id string) (map[string]time.Time, error) {
-	ctx, cancel := p.store.bound(ctx)
-	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_notify($1, $2)`, p.channel, "b:"+p.node+":"+id)
-	b.Queue(`SELECT node_id, extract(epoch FROM lease_until - now())::float8
-		FROM cache_nodes WHERE lease_until > now() AND node_id <> $1`, p.node)
 	now := time.Now()
-	res := p.store.pool.SendBatch(ctx, b)
-	defer res.Close()
-	if _, err := res.Exec(); err != nil {
-		return nil, err
-	}
-	rows, err := res.Query()
+	rows, err := p.store.pool.Query(ctx, `SELECT node_id, extract(epoch FROM lease_until - now())::float8
+		FROM cache_nodes WHERE lease_until > now() AND node_id <> $1`, p.node)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	pending := make(map[string]time.Time)
 	for rows.Next() {
 		var node string
@@ -380,10 +368,7 @@ func (p *Peers) sendBarrier(ctx context.Context, id string) (map[string]time.Tim
 		}
 		pending[node] = now.Add(time.Duration(secs*float64(time.Second)) + p.margin)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return pending, res.Close()
+	return pending, rows.Err()
 }
 
 func (p *Peers) sleep(ctx context.Context, d time.Duration) error {
